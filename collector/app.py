@@ -1,0 +1,56 @@
+"""Builds the Falcon app from its settings and database."""
+
+from __future__ import annotations
+
+import falcon
+import orjson
+import peewee
+
+from collector import errors
+from collector.config import Settings, load_settings
+from collector.db import open_database
+from collector.middleware import Authentication, DatabaseSession
+from collector.resources.cases import CaseCollection, CaseItem
+from collector.resources.meta import Health, Me, OpenApi
+from collector.resources.results import RunResults
+from collector.resources.runs import RunCollection, RunItem
+from collector.schema import upgrade
+
+API = "/api/v1"
+
+
+def _json_handler() -> falcon.media.JSONHandler:
+    return falcon.media.JSONHandler(dumps=lambda o: orjson.dumps(o).decode(), loads=orjson.loads)
+
+
+def create_app(settings: Settings, db: peewee.Database) -> falcon.App:
+    """Wire resources, middleware and error handlers around an open database."""
+    app = falcon.App(middleware=[DatabaseSession(db), Authentication()])
+    handler = _json_handler()
+    app.req_options.media_handlers[falcon.MEDIA_JSON] = handler
+    app.resp_options.media_handlers[falcon.MEDIA_JSON] = handler
+    app.req_options.strip_url_path_trailing_slash = True
+
+    app.add_error_handler(Exception, errors.handle_unexpected)
+    app.add_error_handler(falcon.HTTPError, errors.handle_http_error)
+    app.add_error_handler(errors.CollectorError, errors.handle_collector_error)
+
+    health = Health(db)
+    app.add_route(f"{API}/runs", RunCollection(settings))
+    app.add_route(f"{API}/runs/{{run_id}}", RunItem(settings))
+    app.add_route(f"{API}/runs/{{run_id}}/results", RunResults(settings, db))
+    app.add_route(f"{API}/cases", CaseCollection(settings))
+    app.add_route(f"{API}/cases/{{ref}}", CaseItem(settings))
+    app.add_route(f"{API}/me", Me())
+    app.add_route(f"{API}/openapi.json", OpenApi())
+    app.add_route(f"{API}/healthz", health)
+    app.add_route("/healthz", health)
+    return app
+
+
+def get_app() -> falcon.App:
+    """Build the app from the environment (for WSGI servers: ``collector.app:get_app()``)."""
+    settings = load_settings()
+    db = open_database(settings)
+    upgrade(db)
+    return create_app(settings, db)

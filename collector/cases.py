@@ -1,0 +1,77 @@
+"""Test cases: a code unique within the project, and a title."""
+
+from __future__ import annotations
+
+import peewee
+
+from collector.db import write_transaction
+from collector.errors import Conflict, NotFound
+from collector.models import Project, TestCase, iso, utcnow
+
+
+def case_dict(case: TestCase) -> dict:
+    """Serialise a test case for the API."""
+    return {
+        "id": case.id,
+        "code": case.code,
+        "title": case.title,
+        "created_at": iso(case.created_at),
+        "updated_at": iso(case.updated_at),
+    }
+
+
+def get_case(project: Project, id_or_code: str) -> TestCase:
+    """Find a case by id, else by code, within ``project``."""
+    case = (
+        TestCase.select()
+        .where((TestCase.project == project) & ((TestCase.id == id_or_code) | (TestCase.code == id_or_code)))
+        .order_by((TestCase.id == id_or_code).desc())
+        .first()
+    )
+    if case is None:
+        raise NotFound(f"Test case '{id_or_code}' was not found")
+    return case
+
+
+def create_case(project: Project, code: str, title: str = "") -> TestCase:
+    """Create a test case; a code already used in the project is a conflict."""
+    try:
+        with write_transaction():
+            return TestCase.create(project=project, code=code, title=title)
+    except peewee.IntegrityError as ex:
+        raise Conflict(f"A test case with code '{code}' already exists") from ex
+
+
+def update_case(case: TestCase, code: str | None = None, title: str | None = None) -> TestCase:
+    """Change a case's code and/or title."""
+    if code is not None:
+        case.code = code
+    if title is not None:
+        case.title = title
+    case.updated_at = utcnow()
+    try:
+        with write_transaction():
+            case.save()
+    except peewee.IntegrityError as ex:
+        raise Conflict(f"A test case with code '{code}' already exists") from ex
+    return case
+
+
+def list_cases(project: Project, limit: int, offset: int) -> tuple[list[TestCase], int]:
+    """Return a page of the project's cases ordered by code, and how many there are."""
+    query = TestCase.select().where(TestCase.project == project)
+    total = query.count()
+    return list(query.order_by(TestCase.code).limit(limit).offset(offset)), total
+
+
+def import_cases(project: Project, rows: list[tuple[str, str]]) -> int:
+    """Create the cases whose codes are new; leave existing ones alone. Return how many were new."""
+    created = 0
+    with write_transaction():
+        existing = {c for (c,) in TestCase.select(TestCase.code).where(TestCase.project == project).tuples()}
+        for code, title in rows:
+            if code not in existing:
+                TestCase.create(project=project, code=code, title=title)
+                existing.add(code)
+                created += 1
+    return created

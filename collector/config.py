@@ -1,0 +1,52 @@
+"""Collector settings: defaults overridden by the environment, validated once at start."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite:///.qahub/qahub.db"
+MIB = 1024 * 1024
+
+
+class Settings(BaseSettings):
+    """Everything the collector can be told from the environment.
+
+    Tests build ``Settings(...)`` directly instead of patching the environment.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="QAHUB_", frozen=True, extra="ignore")
+
+    database_url: str = Field(default=DEFAULT_DATABASE_URL, min_length=1)
+    storage_dir: Path = Path(".qahub/attachments")
+    attachment_max_bytes: int = Field(
+        default=10 * MIB,
+        gt=0,
+        validation_alias=AliasChoices("ATTACHMENT_MAX_BYTES", "QAHUB_ATTACHMENT_MAX_BYTES"),
+    )
+    max_batch: int = Field(default=1000, gt=0, le=100_000)
+    max_body_bytes: int = Field(default=16 * MIB, gt=0)
+    db_pool_size: int = Field(default=16, gt=0)
+    sqlite_busy_timeout_s: float = Field(default=30.0, gt=0)
+    #: Writes per second allowed per token; 0 switches the rate limit off.
+    rate_limit_writes: float = Field(default=0.0, ge=0)
+    rate_limit_burst: int = Field(default=50, gt=0)
+
+
+class SettingsError(Exception):
+    """The environment holds a value the collector cannot use."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment; explain a bad value in one sentence each."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as ex:
+        problems = []
+        for error in ex.errors():
+            name = str(error["loc"][0]) if error["loc"] else "?"
+            env = "ATTACHMENT_MAX_BYTES" if name == "attachment_max_bytes" else f"QAHUB_{name.upper()}"
+            problems.append(f"{env}={error.get('input')!r}: {error['msg']}")
+        raise SettingsError("Invalid setting " + "; ".join(problems)) from ex

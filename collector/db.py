@@ -1,0 +1,77 @@
+"""Database connection: one code path for SQLite and PostgreSQL through ``playhouse.db_url``."""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from pathlib import Path
+from urllib.parse import urlparse
+
+import peewee
+from playhouse.db_url import connect
+
+from collector.config import Settings
+
+database = peewee.DatabaseProxy()
+
+
+class DatabaseURLError(ValueError):
+    """The database URL names nothing the collector can open."""
+
+
+def _sqlite_path(url: str) -> str:
+    path = url.split("://", 1)[1]
+    if path.startswith("/"):
+        path = path[1:]  # sqlite:///rel/path -> rel/path, sqlite:////abs -> /abs
+    return path
+
+
+def open_database(settings: Settings) -> peewee.Database:
+    """Open (lazily) the database named by ``settings.database_url`` and bind the models to it."""
+    url = settings.database_url
+    scheme = urlparse(url).scheme
+    if scheme.startswith("sqlite"):
+        path = _sqlite_path(url)
+        if not path or path == ":memory:":
+            raise DatabaseURLError(f"QAHUB_DATABASE_URL {url!r}: give a file path")
+        Path(path).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+        db = peewee.SqliteDatabase(
+            str(Path(path).expanduser()),
+            timeout=settings.sqlite_busy_timeout_s,
+            pragmas={
+                "journal_mode": "wal",
+                "synchronous": "normal",
+                "foreign_keys": 1,
+                "busy_timeout": int(settings.sqlite_busy_timeout_s * 1000),
+            },
+            check_same_thread=False,
+        )
+    elif scheme in ("postgres", "postgresql", "psycopg3"):
+        pooled = f"postgresql+pool://{url.split('://', 1)[1]}"
+        db = connect(pooled, max_connections=settings.db_pool_size, stale_timeout=300, timeout=30)
+    elif scheme.endswith("+pool") and scheme.split("+")[0] in ("postgres", "postgresql"):
+        db = connect(url, max_connections=settings.db_pool_size, stale_timeout=300, timeout=30)
+    else:
+        raise DatabaseURLError(
+            f"QAHUB_DATABASE_URL {url!r}: use sqlite:///path/to/file.db or postgresql://user@host/db"
+        )
+    database.initialize(db)
+    return db
+
+
+def is_sqlite(db: peewee.Database) -> bool:
+    """Tell whether ``db`` is SQLite (which needs explicit write locks)."""
+    target = db.obj if isinstance(db, peewee.DatabaseProxy) else db
+    return isinstance(target, peewee.SqliteDatabase)
+
+
+def write_transaction(db: peewee.Database | None = None) -> AbstractContextManager:
+    """Open a transaction that will write.
+
+    On SQLite it takes the write lock up front (``BEGIN IMMEDIATE``) so two writers queue on
+    the busy timeout instead of failing with "database is locked" when upgrading a read lock.
+    """
+    db = db or database
+    target = db.obj if isinstance(db, peewee.DatabaseProxy) else db
+    if isinstance(target, peewee.SqliteDatabase):
+        return target.atomic("IMMEDIATE")
+    return target.atomic()

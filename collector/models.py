@@ -1,0 +1,136 @@
+"""Peewee models: projects, tokens, test cases, runs, results and attachments."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import peewee
+
+from collector.db import database
+from collector.ids import new_id
+
+RUN_STATUSES = ("PENDING", "IN_PROGRESS", "COMPLETED")
+RESULT_STATUSES = ("PASSED", "FAILED", "BROKEN", "SKIPPED", "UNKNOWN")
+
+
+def utcnow() -> dt.datetime:
+    """Naive UTC now: every timestamp in the database is naive UTC."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def iso(value: dt.datetime | None) -> str | None:
+    """Format a stored (naive UTC) timestamp as ISO 8601 with a ``Z``."""
+    return None if value is None else value.isoformat(timespec="milliseconds") + "Z"
+
+
+class BaseModel(peewee.Model):
+    """Holds the database; nothing else."""
+
+    class Meta:
+        database = database
+        legacy_table_names = False
+
+
+class IdField(peewee.CharField):
+    """A cuid-style primary key (or reference to one)."""
+
+    def __init__(self, **kwargs: object) -> None:
+        kwargs.setdefault("max_length", 64)
+        super().__init__(**kwargs)
+
+
+class Project(BaseModel):
+    id = IdField(primary_key=True, default=new_id)
+    key = peewee.CharField(max_length=64, unique=True)
+    name = peewee.CharField(max_length=200)
+    created_at = peewee.DateTimeField(default=utcnow)
+
+
+class ApiToken(BaseModel):
+    id = IdField(primary_key=True, default=new_id)
+    project = peewee.ForeignKeyField(Project, backref="tokens", on_delete="CASCADE")
+    prefix = peewee.CharField(max_length=16, unique=True)
+    secret_hash = peewee.CharField(max_length=64)
+    name = peewee.CharField(max_length=200, default="")
+    scopes = peewee.CharField(max_length=64)  # comma separated: "read,write"
+    created_at = peewee.DateTimeField(default=utcnow)
+    revoked_at = peewee.DateTimeField(null=True)
+
+    @property
+    def scope_set(self) -> frozenset[str]:
+        return frozenset(s for s in self.scopes.split(",") if s)
+
+
+class TestCase(BaseModel):
+    __test__ = False  # not a pytest test class
+
+    id = IdField(primary_key=True, default=new_id)
+    project = peewee.ForeignKeyField(Project, backref="cases", on_delete="CASCADE")
+    code = peewee.CharField(max_length=200)
+    title = peewee.TextField(default="")
+    created_at = peewee.DateTimeField(default=utcnow)
+    updated_at = peewee.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("project", "code"), True),)
+
+
+class Run(BaseModel):
+    id = IdField(primary_key=True, default=new_id)
+    project = peewee.ForeignKeyField(Project, backref="runs", on_delete="CASCADE")
+    name = peewee.CharField(max_length=200, default="")
+    status = peewee.CharField(max_length=16, default="PENDING")
+    created_at = peewee.DateTimeField(default=utcnow)
+    updated_at = peewee.DateTimeField(default=utcnow)
+    completed_at = peewee.DateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("project", "created_at"), False),)
+
+
+class Result(BaseModel):
+    """The outcome of one test case in one run: at most one row per (run, test case)."""
+
+    id = IdField(primary_key=True, default=new_id)
+    run = peewee.ForeignKeyField(Run, backref="results", on_delete="CASCADE")
+    test_case = peewee.ForeignKeyField(TestCase, backref="results", on_delete="CASCADE")
+    status = peewee.CharField(max_length=16)
+    comment = peewee.TextField(null=True)
+    bug_ticket_key = peewee.CharField(max_length=200, null=True)
+    bug_ticket_url = peewee.TextField(null=True)
+    duration_ms = peewee.BigIntegerField(null=True)
+    framework = peewee.CharField(max_length=100, null=True)
+    error_message = peewee.TextField(null=True)
+    error_stack = peewee.TextField(null=True)
+    executed_at = peewee.DateTimeField()
+    created_at = peewee.DateTimeField(default=utcnow)
+    updated_at = peewee.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = (
+            (("run", "test_case"), True),
+            (("run", "status"), False),
+            (("run", "id"), False),
+        )
+
+
+class Attachment(BaseModel):
+    id = IdField(primary_key=True, default=new_id)
+    result = peewee.ForeignKeyField(Result, backref="attachments", on_delete="CASCADE")
+    file_name = peewee.CharField(max_length=255)
+    mime_type = peewee.CharField(max_length=100)
+    size = peewee.BigIntegerField()
+    storage_key = peewee.CharField(max_length=255)
+    created_at = peewee.DateTimeField(default=utcnow)
+
+
+class SchemaVersion(BaseModel):
+    """The schema version this database was last upgraded to (one row)."""
+
+    version = peewee.IntegerField()
+
+    class Meta:
+        table_name = "qahub_schema"
+
+
+ALL_MODELS = (Project, ApiToken, TestCase, Run, Result, Attachment)

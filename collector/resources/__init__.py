@@ -1,0 +1,1 @@
+"""HTTP resources: thin nouns that parse the request, call the domain and shape the reply."""

@@ -1,0 +1,72 @@
+"""Helpers every resource uses: reading a bounded JSON body, validation, pagination."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+import falcon
+import orjson
+from pydantic import BaseModel, ValidationError
+
+from collector.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from collector.schemas import describe
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def read_json(req: falcon.Request, max_bytes: int) -> object:
+    """Read and parse a JSON body of at most ``max_bytes``, refusing anything else clearly."""
+    media_type = (req.content_type or "").split(";", 1)[0].strip().lower()
+    if media_type != "application/json":
+        raise UnsupportedMediaType(
+            f"Send the body as application/json (got {req.content_type or 'no Content-Type'})"
+        )
+    length = req.content_length
+    if length is not None and length > max_bytes:
+        raise PayloadTooLarge(f"The body is {length} bytes; the limit is {max_bytes}")
+    body = req.bounded_stream.read(max_bytes + 1)
+    if len(body) > max_bytes:
+        raise PayloadTooLarge(f"The body exceeds the limit of {max_bytes} bytes")
+    if not body:
+        raise BadRequest("The request body is empty; send a JSON object")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as ex:
+        raise BadRequest(f"The body is not valid JSON: {ex}") from ex
+
+
+def parse_model(model: type[M], req: falcon.Request, max_bytes: int) -> M:
+    """Read a JSON object and validate it as ``model``."""
+    data = read_json(req, max_bytes)
+    if not isinstance(data, dict):
+        raise BadRequest("The body must be a JSON object")
+    try:
+        return model.model_validate(data)
+    except ValidationError as ex:
+        raise BadRequest(describe(ex)) from ex
+
+
+def page_params(req: falcon.Request, max_limit: int = 500, default: int = 100) -> tuple[int, int]:
+    """Read ``limit`` (1..max_limit) and ``offset`` (>= 0) from the query string."""
+    limit = _int_param(req, "limit", default)
+    offset = _int_param(req, "offset", 0)
+    if not 1 <= limit <= max_limit:
+        raise BadRequest(f"limit must be between 1 and {max_limit}")
+    if offset < 0:
+        raise BadRequest("offset must not be negative")
+    return limit, offset
+
+
+def _int_param(req: falcon.Request, name: str, default: int) -> int:
+    raw = req.get_param(name)
+    if raw is None:
+        return default
+    try:
+        return int(raw)
+    except ValueError as ex:
+        raise BadRequest(f"{name} must be a whole number, not {raw!r}") from ex
+
+
+def send_page(resp: falcon.Response, items: list[dict], total: int, limit: int, offset: int) -> None:
+    """Reply with one page and where it lies."""
+    resp.media = {"data": items, "pagination": {"total": total, "limit": limit, "offset": offset}}

@@ -1,0 +1,42 @@
+"""``/runs/{id}/results``: list a run's results, bulk-upsert new ones."""
+
+from __future__ import annotations
+
+import falcon
+
+from collector import results
+from collector.config import Settings
+from collector.errors import BadRequest, PayloadTooLarge
+from collector.models import RESULT_STATUSES
+from collector.resources.common import read_json
+from collector.runs import get_run
+
+
+class RunResults:
+    def __init__(self, settings: Settings, db) -> None:
+        self.settings = settings
+        self.db = db
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, run_id: str) -> None:
+        status = req.get_param("status")
+        if status is not None and status not in RESULT_STATUSES:
+            raise BadRequest(f"status must be one of {', '.join(RESULT_STATUSES)}")
+        run = get_run(req.context.project, run_id)
+        resp.content_type = falcon.MEDIA_JSON
+        req.context.db_streaming = True  # the stream gives the connection back when done
+        resp.stream = results.stream_json(results.iter_results(run, status), self.db.close)
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, run_id: str) -> None:
+        body = read_json(req, self.settings.max_body_bytes)
+        if not isinstance(body, dict) or not isinstance(body.get("results"), list):
+            raise BadRequest('The body must be an object with a "results" list')
+        items = body["results"]
+        if not items:
+            raise BadRequest('"results" is empty: send at least one result')
+        if len(items) > self.settings.max_batch:
+            raise PayloadTooLarge(
+                f"{len(items)} results in one request; the limit is {self.settings.max_batch}"
+            )
+        outcome = results.upsert_results(req.context.project, run_id, items)
+        resp.status = falcon.HTTP_201 if not outcome.errors else falcon.HTTP_207
+        resp.media = {"data": outcome.accepted, "errors": outcome.errors}

@@ -1,0 +1,40 @@
+"""``/runs`` and ``/runs/{id}``: create, list, read and update runs."""
+
+from __future__ import annotations
+
+import falcon
+
+from collector import runs
+from collector.config import Settings
+from collector.resources.common import page_params, parse_model, send_page
+from collector.schemas import RunIn, RunPatch
+
+
+class RunCollection:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        limit, offset = page_params(req)
+        page, total = runs.list_runs(req.context.project, limit, offset)
+        send_page(resp, [runs.run_dict(r) for r in page], total, limit, offset)
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        body = parse_model(RunIn, req, self.settings.max_body_bytes)
+        run = runs.create_run(req.context.project, body.name)
+        resp.status = falcon.HTTP_201
+        resp.location = f"/api/v1/runs/{run.id}"
+        resp.media = {"data": runs.run_dict(run)}
+
+
+class RunItem:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, run_id: str) -> None:
+        resp.media = {"data": runs.run_dict(runs.get_run(req.context.project, run_id))}
+
+    def on_patch(self, req: falcon.Request, resp: falcon.Response, run_id: str) -> None:
+        body = parse_model(RunPatch, req, self.settings.max_body_bytes)
+        run = runs.get_run(req.context.project, run_id)
+        resp.media = {"data": runs.run_dict(runs.update_run(run, body.name, body.status))}

@@ -1,0 +1,207 @@
+"""Results: the bulk upsert and the streamed listing of a run's results.
+
+The upsert is built for throughput: the batch is validated in one pydantic call, and the rows
+go to the driver as one ``INSERT … ON CONFLICT`` statement run with ``executemany`` — no
+per-row query building. The ``WHERE`` on the conflict update keeps an older result from
+overwriting a newer one, so replaying an old batch never undoes a rerun.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import orjson
+import peewee
+
+from collector.db import database, is_sqlite, write_transaction
+from collector.errors import Conflict
+from collector.ids import new_id
+from collector.models import Project, Result, Run, TestCase, utcnow
+from collector.runs import get_run
+from collector.schemas import ResultIn, validate_items
+
+FIELDS = (
+    "status",
+    "comment",
+    "bug_ticket_key",
+    "bug_ticket_url",
+    "duration_ms",
+    "framework",
+    "error_message",
+    "error_stack",
+    "executed_at",
+)
+_COLUMNS = ("id", "run_id", "test_case_id", *FIELDS, "created_at", "updated_at")
+_UPDATED = (*FIELDS, "updated_at")
+_TABLE = Result._meta.table_name
+_LIST_PAGE = 1000
+
+
+@dataclass
+class UpsertOutcome:
+    """What a bulk upsert accepted (in request order) and what it rejected."""
+
+    accepted: list[dict] = field(default_factory=list)
+    errors: list[dict] = field(default_factory=list)
+
+
+def _upsert_sql(param: str) -> str:
+    columns = ", ".join(f'"{c}"' for c in _COLUMNS)
+    values = ", ".join(param for _ in _COLUMNS)
+    updates = ", ".join(f'"{c}" = excluded."{c}"' for c in _UPDATED)
+    return (
+        f'INSERT INTO "{_TABLE}" ({columns}) VALUES ({values}) '
+        f'ON CONFLICT ("run_id", "test_case_id") DO UPDATE SET {updates} '
+        f'WHERE excluded."executed_at" >= "{_TABLE}"."executed_at"'
+    )
+
+
+def _db_time(value: dt.datetime, sqlite: bool) -> dt.datetime | str:
+    # SQLite compares timestamps as text: one fixed format keeps that ordering right.
+    return value.isoformat(sep=" ", timespec="microseconds") if sqlite else value
+
+
+def _reference(item: ResultIn | dict) -> dict:
+    get = item.get if isinstance(item, dict) else lambda k: getattr(item, k, None)
+    ref = {k: get(k) for k in ("test_case_code", "test_case_id") if isinstance(get(k), str)}
+    return ref
+
+
+def _case_ids(project: Project, items: list[tuple[int, ResultIn]]) -> tuple[dict, dict]:
+    """Map the codes and ids the items name to ``(case id, code)`` of this project's cases."""
+    codes = list({i.test_case_code for _, i in items if i.test_case_code is not None})
+    ids = list({i.test_case_id for _, i in items if i.test_case_id is not None})
+    by_code: dict[str, tuple[str, str]] = {}
+    by_id: dict[str, tuple[str, str]] = {}
+    for column, wanted, target in ((TestCase.code, codes, by_code), (TestCase.id, ids, by_id)):
+        for chunk in peewee.chunked(wanted, 500):
+            query = TestCase.select(TestCase.id, TestCase.code).where(
+                (TestCase.project == project) & column.in_(chunk)
+            )
+            for case_id, code in query.tuples():
+                target[code if column is TestCase.code else case_id] = (case_id, code)
+    return by_code, by_id
+
+
+def upsert_results(project: Project, run_id: str, raw_items: list) -> UpsertOutcome:
+    """Validate and upsert a batch into a run; report per item what was accepted or rejected."""
+    outcome = UpsertOutcome()
+    valid, invalid = validate_items(raw_items)
+    rejected = {index: (_reference(raw), message) for index, raw, message in invalid}
+    now = utcnow()
+    sqlite = is_sqlite(database)
+    with write_transaction():
+        run = get_run(project, run_id)
+        if run.status == "COMPLETED":
+            raise Conflict(f"Run '{run_id}' is COMPLETED and takes no more results")
+        by_code, by_id = _case_ids(project, valid)
+        rows: dict[str, tuple] = {}  # case id -> row; a later item for the same case wins
+        resolved: list[tuple[int, str, str, str]] = []
+        for index, item in valid:
+            if item.test_case_code is not None:
+                case = by_code.get(item.test_case_code)
+                missing = f"No test case with code '{item.test_case_code}' in this project"
+            else:
+                case = by_id.get(item.test_case_id)
+                missing = f"No test case with id '{item.test_case_id}' in this project"
+            if case is None:
+                rejected[index] = (_reference(item), missing)
+                continue
+            case_id, code = case
+            values = item.model_dump(include=set(FIELDS))
+            values["executed_at"] = _db_time(values["executed_at"] or now, sqlite)
+            rows[case_id] = (
+                new_id(), run.id, case_id, *(values[f] for f in FIELDS),
+                _db_time(now, sqlite), _db_time(now, sqlite),
+            )  # fmt: skip
+            resolved.append((index, case_id, code, item.status))
+        if rows:
+            database.cursor().executemany(_upsert_sql(database.param), list(rows.values()))
+            result_ids = _result_ids(run.id, list(rows))
+            stamp = {"updated_at": now}
+            if run.status == "PENDING":
+                stamp["status"] = "IN_PROGRESS"
+            Run.update(stamp).where(Run.id == run.id).execute()
+            outcome.accepted = [
+                {
+                    "id": result_ids[case_id],
+                    "test_case_id": case_id,
+                    "test_case_code": code,
+                    "status": status,
+                }
+                for _, case_id, code, status in resolved
+            ]
+    for index in sorted(rejected):
+        reference, message = rejected[index]
+        outcome.errors.append({"index": index, **reference, "message": message})
+    return outcome
+
+
+def _result_ids(run_id: str, case_ids: list[str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for chunk in peewee.chunked(case_ids, 500):
+        query = Result.select(Result.id, Result.test_case).where(
+            (Result.run == run_id) & Result.test_case.in_(chunk)
+        )
+        found.update({case_id: result_id for result_id, case_id in query.tuples()})
+    return found
+
+
+_LIST_COLUMNS = ("id", "test_case_id", "test_case_code", *FIELDS, "created_at", "updated_at")
+_TIME_COLUMNS = frozenset({"executed_at", "created_at", "updated_at"})
+
+
+def _iso_text(value: object) -> str | None:
+    """Format a timestamp read raw from either database as ISO 8601 UTC with milliseconds."""
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.isoformat(timespec="milliseconds") + "Z"
+    text = str(value).replace(" ", "T", 1)
+    head, _, frac = text.partition(".")
+    return f"{head}.{(frac + '000')[:3]}Z"
+
+
+def iter_results(run: Run, status: str | None = None) -> Iterator[dict]:
+    """Yield a run's results page by page (keyset on id), so memory stays flat on huge runs."""
+    param = database.param
+    cols = ", ".join(f'r."{c}"' for c in FIELDS)
+    sql = (
+        f'SELECT r."id", r."test_case_id", c."code", {cols}, r."created_at", r."updated_at" '
+        f'FROM "{_TABLE}" r JOIN "{TestCase._meta.table_name}" c ON c."id" = r."test_case_id" '
+        f'WHERE r."run_id" = {param} AND r."id" > {param}'
+        + (f' AND r."status" = {param}' if status else "")
+        + f' ORDER BY r."id" LIMIT {_LIST_PAGE}'
+    )
+    last = ""
+    while True:
+        params = (run.id, last, status) if status else (run.id, last)
+        rows = database.execute_sql(sql, params).fetchall()
+        for row in rows:
+            record = dict(zip(_LIST_COLUMNS, row, strict=True))
+            for name in _TIME_COLUMNS:
+                record[name] = _iso_text(record[name])
+            yield record
+        if len(rows) < _LIST_PAGE:
+            return
+        last = rows[-1][0]
+
+
+def stream_json(records: Iterator[dict], on_close) -> Iterator[bytes]:
+    """Encode ``{"data": [...]}`` incrementally; call ``on_close`` however the stream ends."""
+    try:
+        yield b'{"data":['
+        first = True
+        chunk: list[bytes] = []
+        for record in records:
+            chunk.append(orjson.dumps(record) if first else b"," + orjson.dumps(record))
+            first = False
+            if len(chunk) >= 200:
+                yield b"".join(chunk)
+                chunk = []
+        chunk.append(b"]}")
+        yield b"".join(chunk)
+    finally:
+        on_close()

@@ -1,0 +1,66 @@
+"""Test runs: created, listed, renamed, moved through PENDING → IN_PROGRESS → COMPLETED."""
+
+from __future__ import annotations
+
+from collector.db import write_transaction
+from collector.errors import NotFound
+from collector.ids import new_id
+from collector.models import Project, Run, iso, utcnow
+
+
+def run_dict(run: Run) -> dict:
+    """Serialise a run for the API."""
+    return {
+        "id": run.id,
+        "name": run.name,
+        "status": run.status,
+        "created_at": iso(run.created_at),
+        "updated_at": iso(run.updated_at),
+        "completed_at": iso(run.completed_at),
+    }
+
+
+def get_run(project: Project, run_id: str) -> Run:
+    """Return the project's run ``run_id``; a run of another project is 'not found' too."""
+    run = Run.get_or_none((Run.id == run_id) & (Run.project == project))
+    if run is None:
+        raise NotFound(f"Run '{run_id}' was not found")
+    return run
+
+
+def create_run(project: Project, name: str = "", run_id: str | None = None) -> Run:
+    """Create a run (with a generated id unless one is given)."""
+    with write_transaction():
+        return Run.create(id=run_id or new_id(), project=project, name=name)
+
+
+def ensure_run(project: Project, run_id: str, name: str = "") -> Run:
+    """Return run ``run_id``, creating it in ``project`` if no run has that id."""
+    with write_transaction():
+        run = Run.get_or_none(Run.id == run_id)
+        if run is None:
+            return Run.create(id=run_id, project=project, name=name or run_id)
+    if run.project_id != project.id:
+        raise NotFound(f"Run '{run_id}' was not found")
+    return run
+
+
+def update_run(run: Run, name: str | None = None, status: str | None = None) -> Run:
+    """Rename a run and/or change its status."""
+    with write_transaction():
+        if name is not None:
+            run.name = name
+        if status is not None and status != run.status:
+            run.status = status
+            run.completed_at = utcnow() if status == "COMPLETED" else None
+        run.updated_at = utcnow()
+        run.save()
+    return run
+
+
+def list_runs(project: Project, limit: int, offset: int) -> tuple[list[Run], int]:
+    """Return a page of the project's runs, newest first, and how many there are."""
+    query = Run.select().where(Run.project == project)
+    total = query.count()
+    page = list(query.order_by(Run.created_at.desc(), Run.id.desc()).limit(limit).offset(offset))
+    return page, total

@@ -1,0 +1,138 @@
+"""Request bodies as pydantic models: they validate input and describe it in ``/openapi.json``."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
+
+ResultStatus = Literal["PASSED", "FAILED", "BROKEN", "SKIPPED", "UNKNOWN"]
+RunStatus = Literal["PENDING", "IN_PROGRESS", "COMPLETED"]
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+def _text(value: str) -> str:
+    # PostgreSQL text cannot hold NUL; keep the rest of a stack trace rather than refuse it.
+    return value.replace("\x00", "\ufffd")
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+    return value
+
+
+Code = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    AfterValidator(_no_nul),
+]
+Ident = Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(_no_nul)]
+Label = Annotated[str, StringConstraints(max_length=200), AfterValidator(_no_nul)]
+ShortText = Annotated[str, StringConstraints(max_length=65_536), AfterValidator(_text)]
+LongText = Annotated[str, StringConstraints(max_length=1_048_576), AfterValidator(_text)]
+Url = Annotated[str, StringConstraints(max_length=2048), AfterValidator(_no_nul)]
+UtcDatetime = Annotated[dt.datetime, AfterValidator(_utc)]
+
+
+class ResultIn(BaseModel):
+    """One item of a bulk upsert (the seed's result input fields)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    test_case_code: Code | None = None
+    test_case_id: Ident | None = None
+    status: ResultStatus
+    comment: ShortText | None = None
+    bug_ticket_key: Label | None = None
+    bug_ticket_url: Url | None = None
+    duration_ms: int | None = Field(default=None, ge=0, le=2**53)
+    framework: Annotated[str, StringConstraints(max_length=100), AfterValidator(_no_nul)] | None = None
+    error_message: ShortText | None = None
+    error_stack: LongText | None = None
+    executed_at: UtcDatetime | None = None
+
+    @model_validator(mode="after")
+    def _one_reference(self) -> ResultIn:
+        if (self.test_case_code is None) == (self.test_case_id is None):
+            raise ValueError("give exactly one of test_case_code and test_case_id")
+        return self
+
+
+class ResultsIn(BaseModel):
+    """The bulk upsert envelope (documentation only: items are validated one by one)."""
+
+    results: list[ResultIn] = Field(min_length=1)
+
+
+class RunIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Label = ""
+
+
+class RunPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Label | None = None
+    status: RunStatus | None = None
+
+
+class CaseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: Code
+    title: Annotated[str, StringConstraints(max_length=4000), AfterValidator(_text)] = ""
+
+
+class CasePatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: Code | None = None
+    title: Annotated[str, StringConstraints(max_length=4000), AfterValidator(_text)] | None = None
+
+
+RESULT_ITEMS = TypeAdapter(list[ResultIn])
+
+
+def describe(ex: ValidationError) -> str:
+    """Summarise a pydantic error in one readable line: ``field: problem; field: problem``."""
+    parts = []
+    for error in ex.errors(include_url=False):
+        loc = ".".join(str(p) for p in error["loc"]) or "body"
+        message = error["msg"].removeprefix("Value error, ")
+        parts.append(f"{loc}: {message}")
+    return "; ".join(parts)
+
+
+def validate_items(raw: list) -> tuple[list[tuple[int, ResultIn]], list[tuple[int, dict, str]]]:
+    """Validate a batch at once; fall back to item by item only when something is wrong.
+
+    Returns ``(valid, invalid)``: ``(index, item)`` pairs and ``(index, raw, message)`` triples.
+    """
+    try:
+        return list(enumerate(RESULT_ITEMS.validate_python(raw))), []
+    except ValidationError:
+        pass  # find which items are wrong below
+    valid, invalid = [], []
+    for index, item in enumerate(raw):
+        try:
+            valid.append((index, ResultIn.model_validate(item)))
+        except ValidationError as ex:
+            invalid.append((index, item if isinstance(item, dict) else {}, describe(ex)))
+    return valid, invalid

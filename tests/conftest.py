@@ -1,0 +1,117 @@
+"""Fixtures shared by the whole suite: databases, an in-process API client, a real server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import falcon.testing
+import peewee
+import pytest
+from playhouse.pool import PooledDatabase
+
+from collector import tokens
+from collector.app import create_app
+from collector.config import Settings
+from collector.db import open_database
+from collector.models import Project
+from collector.projects import get_project
+from collector.schema import upgrade
+from tests.support.databases import database_url_for
+from tests.support.server import CollectorServer
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh database, once on SQLite and once on PostgreSQL."""
+    with database_url_for(request.param, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'qahub.db'}"
+
+
+@dataclass
+class Api:
+    """A Falcon test client with a read/write token of the default project."""
+
+    client: falcon.testing.TestClient
+    settings: Settings
+    db: peewee.Database
+    project: Project
+    token: str
+
+    def token_for(self, scopes: str = "read,write", project: Project | None = None) -> str:
+        with self.db.connection_context():
+            return tokens.create_token(project or self.project, tokens.parse_scopes(scopes))[1]
+
+    def get(self, path: str, token: str | None = None, **kw) -> falcon.testing.Result:
+        return self.client.simulate_get(f"/api/v1{path}", headers=self._auth(token, kw), **kw)
+
+    def post(self, path: str, token: str | None = None, **kw) -> falcon.testing.Result:
+        return self.client.simulate_post(f"/api/v1{path}", headers=self._auth(token, kw), **kw)
+
+    def patch(self, path: str, token: str | None = None, **kw) -> falcon.testing.Result:
+        return self.client.simulate_patch(f"/api/v1{path}", headers=self._auth(token, kw), **kw)
+
+    def delete(self, path: str, token: str | None = None, **kw) -> falcon.testing.Result:
+        return self.client.simulate_delete(f"/api/v1{path}", headers=self._auth(token, kw), **kw)
+
+    def _auth(self, token: str | None, kw: dict) -> dict:
+        headers = {"Authorization": f"Bearer {token or self.token}", **kw.pop("headers", {})}
+        return {k: v for k, v in headers.items() if v is not None}
+
+    def run(self, name: str = "run") -> str:
+        return self.post("/runs", json={"name": name}).json["data"]["id"]
+
+    def case(self, code: str, title: str = "") -> str:
+        return self.post("/cases", json={"code": code, "title": title}).json["data"]["id"]
+
+
+def make_api(database_url: str, storage_dir: Path, **overrides: object) -> Api:
+    """Build an app on ``database_url`` and a client holding a read/write token."""
+    settings = Settings(database_url=database_url, storage_dir=storage_dir, **overrides)
+    db = open_database(settings)
+    upgrade(db)
+    with db.connection_context():
+        project = get_project()
+        token = tokens.create_token(project, ("read", "write"))[1]
+    return Api(falcon.testing.TestClient(create_app(settings, db)), settings, db, project, token)
+
+
+@pytest.fixture
+def api(database_url: str, tmp_path: Path) -> Iterator[Api]:
+    """The API in process, on SQLite and on PostgreSQL."""
+    api = make_api(database_url, tmp_path / "attachments")
+    yield api
+    if isinstance(api.db, PooledDatabase):
+        api.db.close_all()  # PostgreSQL refuses to drop a database with open connections
+    else:
+        api.db.close()
+
+
+@pytest.fixture
+def sqlite_api(sqlite_url: str, tmp_path: Path) -> Api:
+    """The API in process on SQLite only (for tests whose subject is not the database)."""
+    return make_api(sqlite_url, tmp_path / "attachments")
+
+
+@pytest.fixture(scope="session")
+def collector_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CollectorServer]:
+    """One real ``qahub serve`` on SQLite for the session; tests use their own runs."""
+    server = CollectorServer(tmp_path_factory.mktemp("collector"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fresh_server(tmp_path: Path) -> Iterator[CollectorServer]:
+    """A real ``qahub serve`` of the test's own, for tests that stop or kill it."""
+    server = CollectorServer(tmp_path / "collector")
+    server.start()
+    yield server
+    server.stop(kill=True)
