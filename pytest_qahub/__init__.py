@@ -1,0 +1,7 @@
+"""pytest-qahub: report pytest outcomes to a QAHub results API."""
+
+from __future__ import annotations
+
+__all__ = ["__version__"]
+
+__version__ = "0.1.0"

@@ -1,0 +1,171 @@
+"""The HTTP transport: a requests session with urllib3 retries and timeouts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from . import __version__
+from .errors import (
+    AuthError,
+    ClientError,
+    Conflict,
+    ConnectionFailed,
+    NotFound,
+    PayloadTooLarge,
+    ProtocolError,
+    QAHubError,
+    ResponseError,
+    ServerError,
+)
+from .transport import Attachment, PostOutcome
+
+RETRY_STATUSES = (429, 500, 502, 503, 504)
+RETRY_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"})
+PAGE_SIZE = 500
+
+
+class CappedRetry(Retry):
+    """urllib3 Retry that honours Retry-After but never sleeps longer than `max_retry_after`."""
+
+    max_retry_after = 30.0
+
+    def parse_retry_after(self, retry_after: str) -> float:
+        return min(super().parse_retry_after(retry_after), self.max_retry_after)
+
+
+def _retry(retries: int, backoff: float) -> Retry:
+    return CappedRetry(
+        total=retries,
+        connect=retries,
+        read=retries,
+        status=retries,
+        other=0,
+        backoff_factor=backoff,
+        backoff_max=8.0,
+        status_forcelist=RETRY_STATUSES,
+        # The results upsert is idempotent, and a retried case creation answers 409.
+        allowed_methods=RETRY_METHODS,
+        respect_retry_after_header=True,
+        raise_on_status=False,
+    )
+
+
+class HttpTransport:
+    """Talks to a collector's /api/v1 over HTTP; implements `Transport`."""
+
+    def __init__(
+        self,
+        url: str,
+        token: str | None,
+        *,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 30.0,
+        retries: int = 3,
+        backoff: float = 0.3,
+    ) -> None:
+        self.url = url.rstrip("/").removesuffix("/api/v1")
+        self._api = f"{self.url}/api/v1"
+        self._timeout = (connect_timeout, read_timeout)
+        self._session = requests.Session()
+        adapter = HTTPAdapter(max_retries=_retry(retries, backoff))
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
+        self._session.headers["User-Agent"] = f"pytest-qahub/{__version__}"
+        self._session.headers["Accept"] = "application/json"
+        if token:
+            self._session.headers["Authorization"] = f"Bearer {token}"
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        if "json" in kwargs:
+            kwargs["data"] = orjson.dumps(kwargs.pop("json"))
+            kwargs["headers"] = {"Content-Type": "application/json"}
+        try:
+            response = self._session.request(method, self._api + path, timeout=self._timeout, **kwargs)
+        except requests.exceptions.RetryError as ex:
+            raise ServerError(0, None, f"{method} {path}: {ex}") from ex
+        except (requests.ConnectionError, requests.Timeout) as ex:
+            raise ConnectionFailed(f"{method} {self._api}{path}: {ex}") from ex
+        except requests.RequestException as ex:
+            raise QAHubError(f"{method} {self._api}{path}: {ex}") from ex
+        if response.status_code >= 400:
+            raise _error(response)
+        return response
+
+    def _data(self, response: requests.Response) -> Any:
+        try:
+            return orjson.loads(response.content)["data"]
+        except (orjson.JSONDecodeError, KeyError, TypeError) as ex:
+            raise ProtocolError(
+                f"{response.request.method} {response.url}: not an API answer "
+                f"(HTTP {response.status_code}): {response.text[:200]!r}"
+            ) from ex
+
+    def get_run(self, run_id: str) -> dict[str, Any]:
+        """Return the run, or raise NotFound."""
+        return self._data(self._request("GET", f"/runs/{run_id}"))
+
+    def me(self) -> dict[str, Any]:
+        """Return the token's project and scopes."""
+        return self._data(self._request("GET", "/me"))
+
+    def list_cases(self) -> list[dict[str, Any]]:
+        """Return every test case of the project, following the pages."""
+        cases: list[dict[str, Any]] = []
+        while True:
+            response = self._request("GET", "/cases", params={"limit": PAGE_SIZE, "offset": len(cases)})
+            page = self._data(response)
+            cases.extend(page)
+            total = orjson.loads(response.content).get("pagination", {}).get("total")
+            if not page or (total is not None and len(cases) >= total):
+                return cases
+
+    def create_case(self, code: str, title: str) -> dict[str, Any]:
+        """Create a test case; raise Conflict if the code exists."""
+        return self._data(self._request("POST", "/cases", json={"code": code, "title": title}))
+
+    def post_results(self, run_id: str, results: list[dict[str, Any]]) -> PostOutcome:
+        """Bulk-upsert results; 201 and 207 both return, with the rejected items."""
+        response = self._request("POST", f"/runs/{run_id}/results", json={"results": results})
+        try:
+            body = orjson.loads(response.content)
+            return PostOutcome(response.status_code, body.get("data") or [], body.get("errors") or [])
+        except (orjson.JSONDecodeError, AttributeError) as ex:
+            raise ProtocolError(f"bulk upsert answered {response.text[:200]!r}") from ex
+
+    def upload_attachment(self, result_id: str, files: list[Attachment]) -> list[dict[str, Any]]:
+        """Attach files to a result (multipart, one ``file`` part each)."""
+        parts = [("file", (f.name, f.content, f.mime_type)) for f in files]
+        return self._data(self._request("POST", f"/results/{result_id}/attachments", files=parts))
+
+    def close(self) -> None:
+        """Close pooled connections."""
+        self._session.close()
+
+
+def _error(response: requests.Response) -> ResponseError:
+    """Map an error response (the API's one error shape) to an exception."""
+    code: str | None = None
+    message = response.text[:500] or response.reason
+    try:
+        error = orjson.loads(response.content)["error"]
+        code, message = error.get("code"), error.get("message", message)
+    except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
+        pass  # not the API's shape (a proxy's page): keep the raw text as the message
+    status = response.status_code
+    kinds: dict[int, type[ResponseError]] = {
+        401: AuthError,
+        403: AuthError,
+        404: NotFound,
+        409: Conflict,
+        413: PayloadTooLarge,
+    }
+    if status in kinds:
+        return kinds[status](status, code, message)
+    if status == 429 or status >= 500:
+        return ServerError(status, code, message)
+    return ClientError(status, code, message)

@@ -1,0 +1,186 @@
+"""The local journal: an append-only JSON-lines file per session.
+
+Line one is a header (url, run id). Then ``result`` records, each with a sequence
+number, and ``delivered`` / ``rejected`` records naming sequence numbers. Loading a
+journal yields the results no later record settles. A truncated last line (a killed
+process) is ignored.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import orjson
+
+VERSION = 1
+
+
+def default_directory(root: Path) -> Path:
+    """Return the journal directory under a project root."""
+    return root / ".qahub" / "journal"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A journaled result: its sequence number, API payload, and case title to create."""
+
+    seq: int
+    payload: dict[str, Any]
+    create_title: str | None = None
+
+
+@dataclass
+class JournalState:
+    """What a journal file says."""
+
+    path: Path
+    header: dict[str, Any]
+    pending: list[Entry] = field(default_factory=list)
+    delivered: int = 0
+    rejected: dict[int, str] = field(default_factory=dict)
+    corrupt_lines: int = 0
+    next_seq: int = 1
+    ends_cleanly: bool = True
+
+    @property
+    def url(self) -> str | None:
+        return self.header.get("url")
+
+    @property
+    def run_id(self) -> str | None:
+        return self.header.get("run")
+
+
+def load(path: Path) -> JournalState:
+    """Read a journal; raise ValueError if it has no valid header."""
+    raw = path.read_bytes()
+    lines = raw.split(b"\n")
+    records: list[dict[str, Any]] = []
+    corrupt = 0
+    for number, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            record = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            # Only the last line may be cut short by a killed process; count others.
+            if number != len(lines) - 1:
+                corrupt += 1
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    if not records or records[0].get("type") != "header":
+        raise ValueError(f"{path} is not a QAHub journal (no header line)")
+    results: dict[int, Entry] = {}
+    delivered: set[int] = set()
+    rejected: dict[int, str] = {}
+    for record in records[1:]:
+        kind = record.get("type")
+        if kind == "result":
+            results[record["seq"]] = Entry(record["seq"], record["result"], record.get("create"))
+        elif kind == "delivered":
+            delivered.update(record["seqs"])
+        elif kind == "rejected":
+            rejected.update({int(seq): message for seq, message in record["messages"].items()})
+    settled = delivered | set(rejected)
+    return JournalState(
+        path=path,
+        header=records[0],
+        pending=[entry for seq, entry in sorted(results.items()) if seq not in settled],
+        delivered=len(delivered & set(results)),
+        rejected=rejected,
+        corrupt_lines=corrupt,
+        next_seq=max(results, default=0) + 1,
+        ends_cleanly=raw.endswith(b"\n") or not raw,
+    )
+
+
+class Journal:
+    """An open journal file; safe to append to from several threads."""
+
+    def __init__(self, path: Path, handle: BinaryIO, next_seq: int) -> None:
+        self.path = path
+        self._handle = handle
+        self._next_seq = next_seq
+        self._lock = threading.Lock()
+
+    @classmethod
+    def create(cls, directory: Path, *, url: str | None, run_id: str) -> Journal:
+        """Start a new journal file in directory."""
+        directory.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+        path = directory / f"{stamp}-{os.getpid()}-{secrets.token_hex(3)}.jsonl"
+        journal = cls(path, path.open("xb"), 1)
+        journal._write(
+            {
+                "type": "header",
+                "version": VERSION,
+                "url": url,
+                "run": run_id,
+                "created_at": _now(),
+                "pid": os.getpid(),
+            }
+        )
+        journal.sync()
+        return journal
+
+    @classmethod
+    def reopen(cls, state: JournalState) -> Journal:
+        """Open a loaded journal to append delivery marks to it."""
+        handle = state.path.open("ab")
+        if not state.ends_cleanly:
+            handle.write(b"\n")  # end the truncated line so the next record stands alone
+        return cls(state.path, handle, state.next_seq)
+
+    def _write(self, record: dict[str, Any]) -> None:
+        with self._lock:
+            if self._handle.closed:
+                raise OSError(f"journal {self.path} is closed")
+            self._handle.write(orjson.dumps(record) + b"\n")
+            self._handle.flush()
+
+    def append_result(self, payload: dict[str, Any], create_title: str | None = None) -> Entry:
+        """Append a result and return it with its sequence number."""
+        with self._lock:
+            seq = self._next_seq
+            self._next_seq += 1
+        record: dict[str, Any] = {"type": "result", "seq": seq, "result": payload}
+        if create_title:
+            record["create"] = create_title
+        self._write(record)
+        return Entry(seq, payload, create_title)
+
+    def mark_delivered(self, seqs: list[int]) -> None:
+        """Record that the server accepted these results."""
+        if seqs:
+            self._write({"type": "delivered", "seqs": seqs, "at": _now()})
+
+    def mark_rejected(self, messages: dict[int, str]) -> None:
+        """Record that the server refused these results, with its messages."""
+        if messages:
+            self._write(
+                {"type": "rejected", "messages": {str(k): v for k, v in messages.items()}, "at": _now()}
+            )
+
+    def sync(self) -> None:
+        """Make what was written durable (fsync); called once per batch, not per result."""
+        with self._lock:
+            if not self._handle.closed:
+                self._handle.flush()
+                os.fsync(self._handle.fileno())
+
+    def close(self) -> None:
+        """Sync and close the file; later writes are errors."""
+        self.sync()
+        with self._lock:
+            self._handle.close()

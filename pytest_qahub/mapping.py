@@ -1,0 +1,85 @@
+"""Map a test item to a QAHub test case: the ``qahub`` marker, then the hook."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from .errors import QAHubWarning
+
+MARKER = "qahub"
+MARKER_HELP = (
+    "qahub(code, bug=None, bug_url=None, comment=None): report this test as QAHub test case "
+    "`code`, optionally with a bug ticket key, bug URL and a comment"
+)
+CODE_LIMIT = 200
+
+
+@dataclass(frozen=True)
+class CaseMapping:
+    """The test case an item reports to, and the extra fields its marker sets."""
+
+    code: str
+    bug_ticket_key: str | None = None
+    bug_ticket_url: str | None = None
+    comment: str | None = None
+    #: Set when the case does not exist and should be created with this title.
+    create_title: str | None = None
+
+
+def base_nodeid(nodeid: str) -> str:
+    """Return a node id without its parametrization (``test_a[1-2]`` -> ``test_a``)."""
+    head, bracket, _ = nodeid.partition("[")
+    return head if bracket else nodeid
+
+
+def param_id(item: pytest.Item) -> str | None:
+    """Return the item's parametrization id, or None."""
+    callspec = getattr(item, "callspec", None)
+    return callspec.id if callspec is not None else None
+
+
+def _from_marker(item: pytest.Item) -> CaseMapping | None:
+    marker = item.get_closest_marker(MARKER)
+    if marker is None:
+        return None
+    code = marker.args[0] if marker.args else marker.kwargs.get("code")
+    extra = set(marker.kwargs) - {"code", "bug", "bug_url", "comment"}
+    if not isinstance(code, str) or not code.strip() or len(marker.args) > 1 or extra:
+        item.warn(
+            QAHubWarning(
+                f"@pytest.mark.qahub{marker.args!r} {marker.kwargs!r} is not "
+                "qahub(code, bug=, bug_url=, comment=); the test is treated as unmapped"
+            )
+        )
+        return None
+    return CaseMapping(
+        code=code.strip(),
+        bug_ticket_key=_optional(marker.kwargs.get("bug")),
+        bug_ticket_url=_optional(marker.kwargs.get("bug_url")),
+        comment=_optional(marker.kwargs.get("comment")),
+    )
+
+
+def _optional(value: object) -> str | None:
+    return str(value) if value is not None and str(value) != "" else None
+
+
+def map_item(item: pytest.Item, unmapped: str) -> CaseMapping | None:
+    """Return the case an item reports to, or None when it is unmapped and skipped.
+
+    The marker wins; then the first ``pytest_qahub_test_case`` answer; then, with
+    ``unmapped == "create"``, a case named after the node id (parameters stripped).
+    """
+    mapping = _from_marker(item)
+    if mapping is not None:
+        return mapping
+    code = item.config.hook.pytest_qahub_test_case(item=item)
+    if isinstance(code, str) and code.strip():
+        return CaseMapping(code=code.strip())
+    if unmapped == "create":
+        name = base_nodeid(item.nodeid)
+        # Long node ids keep their end: the test's own name is the useful part.
+        return CaseMapping(code=name[-CODE_LIMIT:], create_title=name)
+    return None

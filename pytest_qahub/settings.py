@@ -1,0 +1,233 @@
+"""Resolve every plugin setting, CLI -> environment -> ini -> default, in one place."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import pytest
+
+T = TypeVar("T")
+
+UNMAPPED_CHOICES = ("skip", "create")
+SCREENSHOT_CHOICES = ("failed", "off")
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off", "")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The plugin's resolved, validated settings."""
+
+    run: str
+    url: str | None
+    token: str | None
+    batch_size: int = 100
+    unmapped: str = "skip"
+    strict: bool = False
+    framework: str = "pytest"
+    flush_timeout: float = 10.0
+    screenshots: str = "failed"
+
+
+@dataclass(frozen=True)
+class _Spec:
+    """Where one setting can come from."""
+
+    option: str  # the CLI flag, also the setting's name in messages
+    dest: str
+    env: str | None
+    ini: str | None
+
+
+SPECS: dict[str, _Spec] = {
+    "run": _Spec("--qahub-run", "qahub_run", "QAHUB_RUN", "qahub_run"),
+    "url": _Spec("--qahub-url", "qahub_url", "QAHUB_URL", "qahub_url"),
+    # Secrets stay out of files: no ini for the token.
+    "token": _Spec("--qahub-token", "qahub_token", "QAHUB_TOKEN", None),
+    "batch_size": _Spec("--qahub-batch-size", "qahub_batch_size", "QAHUB_BATCH_SIZE", "qahub_batch_size"),
+    "unmapped": _Spec("--qahub-unmapped", "qahub_unmapped", "QAHUB_UNMAPPED", "qahub_unmapped"),
+    "strict": _Spec("--qahub-strict", "qahub_strict", "QAHUB_STRICT", "qahub_strict"),
+    "framework": _Spec("--qahub-framework", "qahub_framework", "QAHUB_FRAMEWORK", "qahub_framework"),
+    "flush_timeout": _Spec(
+        "--qahub-flush-timeout", "qahub_flush_timeout", "QAHUB_FLUSH_TIMEOUT", "qahub_flush_timeout"
+    ),
+    "screenshots": _Spec(
+        "--qahub-screenshots", "qahub_screenshots", "QAHUB_SCREENSHOTS", "qahub_screenshots"
+    ),
+}
+
+
+def _lookup(config: pytest.Config, spec: _Spec, environ: Mapping[str, str]) -> tuple[Any, str] | None:
+    """Return the first given raw value of a setting and where it came from."""
+    value = config.getoption(spec.dest, default=None)
+    if value is not None:
+        return value, spec.option
+    if spec.env is not None and environ.get(spec.env, "") != "":
+        return environ[spec.env], spec.env
+    if spec.ini is not None:
+        value = config.getini(spec.ini)
+        if value not in (None, ""):
+            where = f"ini {spec.ini} in {config.inipath}" if config.inipath else f"ini {spec.ini}"
+            return value, where
+    return None
+
+
+def _resolve(
+    config: pytest.Config,
+    name: str,
+    convert: Callable[[Any], T],
+    default: T,
+    environ: Mapping[str, str],
+) -> T:
+    found = _lookup(config, SPECS[name], environ)
+    if found is None:
+        return default
+    value, where = found
+    try:
+        return convert(value)
+    except ValueError as ex:
+        raise pytest.UsageError(f"Invalid {SPECS[name].option} {value!r} (from {where}): {ex}") from ex
+
+
+def _text(value: Any) -> str:
+    text = str(value).strip()
+    if not text:
+        raise ValueError("must not be empty")
+    return text
+
+
+def _url(value: Any) -> str:
+    text = _text(value).rstrip("/")
+    if not text.startswith(("http://", "https://")):
+        raise ValueError("must start with http:// or https://")
+    return text
+
+
+def _positive_int(value: Any) -> int:
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise ValueError("must be a whole number") from None
+    if not 1 <= number <= 1000:
+        raise ValueError("must be between 1 and 1000")
+    return number
+
+
+def _seconds(value: Any) -> float:
+    try:
+        number = float(str(value).strip())
+    except ValueError:
+        raise ValueError("must be a number of seconds") from None
+    if not 0 <= number <= 3600:
+        raise ValueError("must be between 0 and 3600")
+    return number
+
+
+def _boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError("must be true or false")
+
+
+def _choice(choices: tuple[str, ...]) -> Callable[[Any], str]:
+    def convert(value: Any) -> str:
+        text = str(value).strip().lower()
+        if text not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}")
+        return text
+
+    return convert
+
+
+def resolve_settings(config: pytest.Config, environ: Mapping[str, str] | None = None) -> Settings | None:
+    """Resolve the plugin's settings, or return None when no run is given (plugin off).
+
+    Raises:
+        pytest.UsageError: A value is invalid; the message names the setting and its source.
+    """
+    env = os.environ if environ is None else environ
+    run = _resolve(config, "run", _text, None, env)
+    if run is None:
+        return None
+    return Settings(
+        run=run,
+        url=_resolve(config, "url", _url, None, env),
+        token=_resolve(config, "token", _text, None, env),
+        batch_size=_resolve(config, "batch_size", _positive_int, 100, env),
+        unmapped=_resolve(config, "unmapped", _choice(UNMAPPED_CHOICES), "skip", env),
+        strict=_resolve(config, "strict", _boolean, False, env),
+        framework=_resolve(config, "framework", _text, "pytest", env),
+        flush_timeout=_resolve(config, "flush_timeout", _seconds, 10.0, env),
+        screenshots=_resolve(config, "screenshots", _choice(SCREENSHOT_CHOICES), "failed", env),
+    )
+
+
+def add_options(parser: pytest.Parser) -> None:
+    """Declare the ``qahub`` option group and ini keys."""
+    group = parser.getgroup("qahub", "report results to a QAHub collector")
+    group.addoption(
+        "--qahub-run",
+        dest="qahub_run",
+        metavar="ID",
+        help="QAHub run to report to; the plugin is off without it [QAHUB_RUN]",
+    )
+    group.addoption(
+        "--qahub-url",
+        dest="qahub_url",
+        metavar="URL",
+        help="collector base URL, e.g. https://qahub.example.com [QAHUB_URL]",
+    )
+    group.addoption(
+        "--qahub-token",
+        dest="qahub_token",
+        metavar="TOKEN",
+        help="API token with read,write scopes [QAHUB_TOKEN; never from ini]",
+    )
+    group.addoption(
+        "--qahub-batch-size",
+        dest="qahub_batch_size",
+        metavar="N",
+        help="results per request, 1-1000 (default 100)",
+    )
+    group.addoption(
+        "--qahub-unmapped",
+        dest="qahub_unmapped",
+        metavar="skip|create",
+        help="tests without a case code: skip them (default) or create cases",
+    )
+    group.addoption(
+        "--qahub-strict",
+        dest="qahub_strict",
+        action="store_true",
+        default=None,
+        help="fail the session when results are rejected or not delivered",
+    )
+    group.addoption(
+        "--qahub-framework",
+        dest="qahub_framework",
+        metavar="NAME",
+        help='framework label sent with each result (default "pytest")',
+    )
+    group.addoption(
+        "--qahub-flush-timeout",
+        dest="qahub_flush_timeout",
+        metavar="SECONDS",
+        help="how long the session may wait at the end to deliver (default 10)",
+    )
+    group.addoption(
+        "--qahub-screenshots",
+        dest="qahub_screenshots",
+        metavar="failed|off",
+        help="upload screenshots of failed browser tests (default failed)",
+    )
+    for spec in SPECS.values():
+        if spec.ini is not None:
+            parser.addini(spec.ini, f"QAHub: same as {spec.option}", default=None)

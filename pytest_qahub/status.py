@@ -1,0 +1,148 @@
+"""Turn pytest reports into QAHub statuses and combine several results into one."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+PASSED = "PASSED"
+FAILED = "FAILED"
+BROKEN = "BROKEN"
+SKIPPED = "SKIPPED"
+UNKNOWN = "UNKNOWN"
+
+#: Worst wins when statuses are combined: FAILED > BROKEN > UNKNOWN > PASSED > SKIPPED.
+SEVERITY = {SKIPPED: 0, PASSED: 1, UNKNOWN: 2, BROKEN: 3, FAILED: 4}
+
+MESSAGE_LIMIT = 4_000
+STACK_LIMIT = 64_000
+
+#: Exceptions that mean "the check failed" rather than "the test broke".
+_ASSERTION_ERRORS: tuple[type[BaseException], ...] = (AssertionError, pytest.fail.Exception)
+
+
+@dataclass(frozen=True)
+class PhaseOutcome:
+    """What one phase (setup, call, teardown) contributes to an item's result."""
+
+    status: str
+    message: str | None = None
+    stack: str | None = None
+
+
+def worst(statuses: Iterable[str]) -> str:
+    """Return the most severe status, UNKNOWN when there is none."""
+    return max(statuses, key=SEVERITY.__getitem__, default=UNKNOWN)
+
+
+def clip(text: str | None, limit: int) -> str | None:
+    """Shorten text to at most limit characters, keeping its end (where errors are)."""
+    if text is None or len(text) <= limit:
+        return text
+    return "..." + text[-(limit - 3) :]
+
+
+def short_message(report: pytest.TestReport) -> str | None:
+    """Return the one-line message pytest shows for a report (crash message, skip reason)."""
+    longrepr = report.longrepr
+    if longrepr is None:
+        return None
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        reason = str(longrepr[2])
+        return reason.removeprefix("Skipped: ")
+    crash = getattr(longrepr, "reprcrash", None)
+    if crash is not None:
+        return str(crash.message)
+    lines = [line for line in str(longrepr).splitlines() if line.strip()]
+    return lines[0].strip() if lines else None
+
+
+def phase_outcome(
+    report: pytest.TestReport, excinfo: pytest.ExceptionInfo[BaseException] | None
+) -> PhaseOutcome | None:
+    """Classify one phase report; None for a setup or teardown that passed."""
+    if report.skipped:
+        if hasattr(report, "wasxfail"):
+            reason = str(report.wasxfail) or "expected failure"
+            return PhaseOutcome(SKIPPED, f"xfail: {reason}")
+        return PhaseOutcome(SKIPPED, short_message(report))
+    if report.passed:
+        # A non-strict xpass is a passed call with `wasxfail`: PASSED.
+        return PhaseOutcome(PASSED) if report.when == "call" else None
+    message = short_message(report)
+    stack = str(report.longrepr) if report.longrepr is not None else None
+    if report.when != "call":
+        return PhaseOutcome(BROKEN, message, stack)
+    if excinfo is None or excinfo.errisinstance(_ASSERTION_ERRORS):
+        # No exception on a failed call: a strict xpass ("[XPASS(strict)] ...").
+        return PhaseOutcome(FAILED, message, stack)
+    return PhaseOutcome(BROKEN, message, stack)
+
+
+def combine_phases(outcomes: Sequence[PhaseOutcome]) -> PhaseOutcome:
+    """Combine an item's phase outcomes: the worst status, its message, every stack."""
+    if not outcomes:
+        return PhaseOutcome(UNKNOWN, "the test did not finish")
+    status = worst(outcome.status for outcome in outcomes)
+    message = next(outcome.message for outcome in outcomes if outcome.status == status)
+    stacks = [outcome.stack for outcome in outcomes if outcome.stack]
+    return PhaseOutcome(status, message, "\n\n".join(stacks) or None)
+
+
+def aggregate(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Combine the item results that share one case code into one API result.
+
+    Worst status wins, durations add up, the earliest start is kept, and each
+    parameter's message and stack are kept, prefixed with its parameter id.
+    """
+    if not results:
+        raise ValueError("nothing to aggregate")
+    ordered = sorted(results, key=lambda result: result.get("index", 0))
+    first = ordered[0]
+    status = worst(result["status"] for result in ordered)
+    payload: dict[str, Any] = {
+        "test_case_code": first["code"],
+        "status": status,
+        "duration_ms": sum(int(result.get("duration_ms") or 0) for result in ordered),
+        "framework": first.get("framework") or "pytest",
+        "executed_at": min(result["executed_at"] for result in ordered),
+    }
+    for key in ("bug_ticket_key", "bug_ticket_url"):
+        value = next((result[key] for result in ordered if result.get(key)), None)
+        if value:
+            payload[key] = value
+    comments = list(dict.fromkeys(result["comment"] for result in ordered if result.get("comment")))
+    if first.get("group_size", len(ordered)) > len(ordered):
+        comments.append(f"{len(ordered)} of {first['group_size']} parameters finished")
+    if comments:
+        payload["comment"] = "\n".join(comments)
+    if len(ordered) == 1:
+        message, stack = first.get("error_message"), first.get("error_stack")
+    else:
+        message, stack = _per_parameter(ordered, status)
+    if message:
+        payload["error_message"] = clip(message, MESSAGE_LIMIT)
+    if stack:
+        payload["error_stack"] = clip(stack, STACK_LIMIT)
+    return payload
+
+
+def _per_parameter(results: Sequence[dict[str, Any]], status: str) -> tuple[str | None, str | None]:
+    """Join the messages and stacks of the parameters that did not pass."""
+    shown = [
+        result
+        for result in results
+        if result["status"] != PASSED and (result["status"] != SKIPPED or status == SKIPPED)
+    ]
+    messages = [f"[{_label(result)}] {result.get('error_message') or result['status']}" for result in shown]
+    stacks = [
+        f"--- {_label(result)} ---\n{result['error_stack']}" for result in shown if result.get("error_stack")
+    ]
+    return "\n".join(messages) or None, "\n\n".join(stacks) or None
+
+
+def _label(result: dict[str, Any]) -> str:
+    return result.get("param") or result.get("nodeid") or "?"

@@ -1,0 +1,74 @@
+"""The QAHub block of the terminal summary."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+SHOWN_REJECTIONS = 5
+
+
+@dataclass
+class Summary:
+    """What the session delivered, for the terminal and for strict mode."""
+
+    run_id: str
+    url: str
+    journal: Path | None = None
+    sent: int = 0
+    rejected: list[tuple[str, str]] = field(default_factory=list)
+    waiting: int = 0
+    unmapped: int = 0
+    unknown_codes: list[str] = field(default_factory=list)
+    created_cases: int = 0
+    offline_reason: str | None = None
+    last_error: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def has_problems(self) -> bool:
+        """True when results were rejected or are still waiting in the journal."""
+        return bool(self.rejected or self.waiting)
+
+    def replay_command(self) -> str:
+        """The command that sends what this session's journal still holds."""
+        if self.journal is None:
+            return "qahub replay"
+        try:
+            shown = os.path.relpath(self.journal)
+        except ValueError:  # another drive on Windows
+            shown = str(self.journal)
+        return f"qahub replay {shown}"
+
+    def lines(self) -> list[str]:
+        """Render the block's lines."""
+        lines = [f"run {self.run_id} at {self.url}/api/v1/runs/{self.run_id}/results"]
+        counts = f"sent {self.sent}, rejected {len(self.rejected)}, waiting in journal {self.waiting}"
+        counts += f", unmapped tests {self.unmapped} (not reported)"
+        if self.created_cases:
+            counts += f", test cases created {self.created_cases}"
+        lines.append(counts)
+        lines.extend(f"  {note}" for note in self.notes)
+        for code, message in self.rejected[:SHOWN_REJECTIONS]:
+            lines.append(f"  rejected {code}: {message}")
+        if len(self.rejected) > SHOWN_REJECTIONS:
+            lines.append(f"  ... and {len(self.rejected) - SHOWN_REJECTIONS} more rejections")
+        if self.unknown_codes:
+            lines.append(f"  unknown test case codes (not sent): {', '.join(self.unknown_codes)}")
+        if self.waiting:
+            why = self.offline_reason or self.last_error
+            if why:
+                lines.append(f"  not delivered: {why}")
+            lines.append(f"  {self.waiting} results wait in {self.journal}")
+            lines.append(f"  send them later with: {self.replay_command()}")
+        return lines
+
+
+def write_summary(terminalreporter: pytest.TerminalReporter, summary: Summary) -> None:
+    """Write the QAHub block."""
+    terminalreporter.write_sep("-", "QAHub")
+    for line in summary.lines():
+        terminalreporter.write_line(line, red=summary.has_problems)

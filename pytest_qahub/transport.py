@@ -1,0 +1,84 @@
+"""The interface the plugin talks to a collector through, and the one factory for it.
+
+`HttpTransport` (client.py) implements it over HTTP; an embedded, in-process
+collector will implement the same methods.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import pytest
+
+from .settings import Settings
+
+
+@dataclass(frozen=True)
+class PostOutcome:
+    """The answer to a bulk upsert: 201 (all accepted) or 207 (some rejected)."""
+
+    status: int
+    accepted: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file to upload: its name, content and MIME type."""
+
+    name: str
+    content: bytes
+    mime_type: str = "application/octet-stream"
+
+
+class Transport(Protocol):
+    """What the plugin needs from a collector. Methods raise `QAHubError` subclasses."""
+
+    #: Where results can be seen, for messages and the journal header.
+    url: str
+
+    def get_run(self, run_id: str) -> dict[str, Any]:
+        """Return the run, or raise NotFound."""
+        ...
+
+    def me(self) -> dict[str, Any]:
+        """Return the token's project and scopes."""
+        ...
+
+    def list_cases(self) -> list[dict[str, Any]]:
+        """Return every test case of the project (all pages)."""
+        ...
+
+    def create_case(self, code: str, title: str) -> dict[str, Any]:
+        """Create a test case; raise Conflict if the code exists."""
+        ...
+
+    def post_results(self, run_id: str, results: list[dict[str, Any]]) -> PostOutcome:
+        """Bulk-upsert results into a run."""
+        ...
+
+    def upload_attachment(self, result_id: str, files: list[Attachment]) -> list[dict[str, Any]]:
+        """Attach files to a result."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+def make_transport(settings: Settings, config: pytest.Config | None = None) -> Transport:
+    """Build the transport the settings ask for; the one place that chooses it.
+
+    Raises:
+        pytest.UsageError: No collector URL is configured.
+    """
+    if not settings.url:
+        # The embedded collector plugs in here once it exists.
+        raise pytest.UsageError(
+            "--qahub-url (or QAHUB_URL, or ini qahub_url) is required: set it to the "
+            "collector's base URL, e.g. http://127.0.0.1:8080"
+        )
+    from .client import HttpTransport
+
+    return HttpTransport(settings.url, settings.token)
