@@ -5,7 +5,7 @@ from __future__ import annotations
 import peewee
 
 from collector.db import write_transaction
-from collector.errors import Conflict, NotFound
+from collector.errors import Conflict, NotFound, shorten
 from collector.models import Project, TestCase, iso, utcnow
 
 
@@ -29,7 +29,7 @@ def get_case(project: Project, id_or_code: str) -> TestCase:
         .first()
     )
     if case is None:
-        raise NotFound(f"Test case '{id_or_code}' was not found")
+        raise NotFound(f"Test case '{shorten(id_or_code)}' was not found")
     return case
 
 

@@ -8,6 +8,7 @@ from urllib.parse import urlparse
 
 import peewee
 from playhouse.db_url import connect
+from playhouse.pool import PooledSqliteDatabase
 
 from collector.config import Settings
 
@@ -34,8 +35,10 @@ def open_database(settings: Settings) -> peewee.Database:
         if not path or path == ":memory:":
             raise DatabaseURLError(f"QAHUB_DATABASE_URL {url!r}: give a file path")
         Path(path).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
-        db = peewee.SqliteDatabase(
+        db = PooledSqliteDatabase(
             str(Path(path).expanduser()),
+            max_connections=settings.db_pool_size,
+            stale_timeout=300,
             timeout=settings.sqlite_busy_timeout_s,
             pragmas={
                 "journal_mode": "wal",

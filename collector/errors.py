@@ -13,6 +13,11 @@ import falcon
 log = logging.getLogger("collector")
 
 
+def shorten(value: str, limit: int = 80) -> str:
+    """Quote a client-supplied value in a message without echoing kilobytes of it."""
+    return value if len(value) <= limit else value[:limit] + "…"
+
+
 class CollectorError(Exception):
     """Base of every error the collector reports to a client."""
 

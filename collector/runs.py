@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collector.db import write_transaction
-from collector.errors import NotFound
+from collector.errors import NotFound, shorten
 from collector.ids import new_id
 from collector.models import Project, Run, iso, utcnow
 
@@ -24,7 +24,7 @@ def get_run(project: Project, run_id: str) -> Run:
     """Return the project's run ``run_id``; a run of another project is 'not found' too."""
     run = Run.get_or_none((Run.id == run_id) & (Run.project == project))
     if run is None:
-        raise NotFound(f"Run '{run_id}' was not found")
+        raise NotFound(f"Run '{shorten(run_id)}' was not found")
     return run
 
 
@@ -41,7 +41,7 @@ def ensure_run(project: Project, run_id: str, name: str = "") -> Run:
         if run is None:
             return Run.create(id=run_id, project=project, name=name or run_id)
     if run.project_id != project.id:
-        raise NotFound(f"Run '{run_id}' was not found")
+        raise NotFound(f"Run '{shorten(run_id)}' was not found")
     return run
 
 

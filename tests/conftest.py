@@ -9,7 +9,6 @@ from pathlib import Path
 import falcon.testing
 import peewee
 import pytest
-from playhouse.pool import PooledDatabase
 
 from collector import tokens
 from collector.app import create_app
@@ -87,10 +86,7 @@ def api(database_url: str, tmp_path: Path) -> Iterator[Api]:
     """The API in process, on SQLite and on PostgreSQL."""
     api = make_api(database_url, tmp_path / "attachments")
     yield api
-    if isinstance(api.db, PooledDatabase):
-        api.db.close_all()  # PostgreSQL refuses to drop a database with open connections
-    else:
-        api.db.close()
+    api.db.close_all()  # PostgreSQL refuses to drop a database with open connections
 
 
 @pytest.fixture

@@ -1,0 +1,120 @@
+"""The ``qahub`` command line, run as a user would (in a subprocess)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.support.server import qahub
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    import os
+
+    return {**os.environ, "QAHUB_DATABASE_URL": f"sqlite:///{tmp_path / 'db' / 'qahub.db'}"}
+
+
+def test_token_create_prints_the_token_alone_and_list_shows_its_prefix(env) -> None:
+    token = qahub(env, "token", "create", "--scopes", "read", "--name", "ci").strip()
+    assert token.startswith("qh_") and "\n" not in token
+    prefix = token.split("_")[1]
+    listing = qahub(env, "token", "list")
+    assert prefix in listing and "read" in listing and "ci" in listing
+    assert token.split("_", 2)[2] not in listing
+    assert f"Revoked {prefix}" in qahub(env, "token", "revoke", prefix)
+    assert "revoked" in qahub(env, "token", "list")
+
+
+def test_run_create_prints_the_id_and_run_complete_closes_it(env) -> None:
+    run_id = qahub(env, "run", "create", "--name", "nightly").strip()
+    assert run_id in qahub(env, "run", "list")
+    qahub(env, "run", "complete", run_id)
+    assert "COMPLETED" in qahub(env, "run", "list")
+
+
+def test_case_import_reads_json_and_csv_and_leaves_existing_codes(env, tmp_path: Path) -> None:
+    qahub(env, "case", "create", "TC-1", "Already here")
+    as_json = tmp_path / "cases.json"
+    as_json.write_text(json.dumps([{"code": "TC-1", "title": "changed?"}, {"code": "TC-2", "title": "Two"}]))
+    assert "Imported 1 new test cases (1 already existed)" in qahub(env, "case", "import", str(as_json))
+    as_csv = tmp_path / "cases.csv"
+    as_csv.write_text("code,title\nTC-3,Three\nTC-2,Two again\n")
+    assert "Imported 1 new" in qahub(env, "case", "import", str(as_csv))
+
+
+def test_case_import_explains_a_bad_file(env, tmp_path: Path) -> None:
+    bad = tmp_path / "cases.json"
+    bad.write_text('[{"title": "no code"}]')
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "collector.cli", "case", "import", str(bad)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2
+    assert "entry 1 needs a code" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_a_bad_setting_is_named_with_its_value(env) -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "collector.cli", "run", "list"],
+        env={**env, "ATTACHMENT_MAX_BYTES": "lots"}, capture_output=True, text=True,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert "ATTACHMENT_MAX_BYTES='lots'" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_an_unsupported_database_url_is_explained(env) -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "collector.cli", "run", "list"],
+        env={**env, "QAHUB_DATABASE_URL": "mongodb://x"}, capture_output=True, text=True,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert "QAHUB_DATABASE_URL" in proc.stderr
+
+
+def test_results_prints_a_table_with_counts(env) -> None:
+    from collector.config import Settings
+    from collector.db import open_database
+    from collector.projects import get_project
+    from collector.results import upsert_results
+    from collector.schema import upgrade
+
+    run_id = qahub(env, "run", "create").strip()
+    qahub(env, "case", "create", "TC-1", "One")
+    qahub(env, "case", "create", "TC-2", "Two")
+    db = open_database(Settings(database_url=env["QAHUB_DATABASE_URL"]))
+    upgrade(db)
+    with db.connection_context():
+        upsert_results(
+            get_project(),
+            run_id,
+            [
+                {"test_case_code": "TC-1", "status": "PASSED", "duration_ms": 12},
+                {"test_case_code": "TC-2", "status": "FAILED", "error_message": "assert 1 == 2\nmore"},
+            ],
+        )
+    table = qahub(env, "results", run_id)
+    assert "TC-1  PASSED  12 ms" in table
+    assert "assert 1 == 2" in table and "more" not in table
+    assert "2 results: 1 failed, 1 passed" in table
+
+
+def test_help_explains_every_command(env) -> None:
+    text = qahub(env, "--help")
+    for command in ("serve", "project", "token", "run", "case", "results"):
+        assert command in text
