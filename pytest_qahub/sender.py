@@ -88,7 +88,8 @@ class Sender:
             if not flushing and now < self._retry_at:
                 continue
             if flushing or len(self._pending) >= self._batch_size or now >= self._due:
-                delivered = self._send()
+                # A full batch goes at once; a partial one waits for its time or the flush.
+                delivered = self._send(full_only=not flushing and now < self._due)
                 if flushing and not delivered:
                     return  # give up for this session; the journal keeps the rest
 
@@ -113,9 +114,11 @@ class Sender:
         except queue.Empty:
             return
 
-    def _send(self) -> bool:
+    def _send(self, full_only: bool) -> bool:
         """Send pending batches one by one; False when one could not be delivered."""
         while self._pending and not self._stopping.is_set():
+            if full_only and len(self._pending) < self._batch_size:
+                return True
             batch = self._pending[: self._batch_size]
             try:
                 remaining, error = send_all(self._delivery, batch, self._batch_size)
@@ -134,5 +137,6 @@ class Sender:
                 self._failed += len(self._pending)
                 self._pending = []
             return False
-        self._due = math.inf
+        if not self._pending:
+            self._due = math.inf
         return not self._pending

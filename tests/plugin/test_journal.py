@@ -1,0 +1,86 @@
+"""Unit tests: the journal keeps what is not delivered, across reloads and truncation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pytest_qahub.journal import Journal, load
+
+
+def payload(code: str) -> dict[str, str]:
+    return {"test_case_code": code, "status": "PASSED"}
+
+
+@pytest.fixture
+def journal(tmp_path: Path) -> Journal:
+    return Journal.create(tmp_path / "journal", url="http://h:1", run_id="run-1")
+
+
+def test_it_writes_a_header_with_the_url_and_run(journal: Journal) -> None:
+    journal.close()
+    state = load(journal.path)
+    assert (state.url, state.run_id) == ("http://h:1", "run-1")
+    assert state.pending == []
+
+
+def test_a_reload_yields_every_result_not_yet_delivered(journal: Journal) -> None:
+    entries = [journal.append_result(payload(f"TC-{n}")) for n in range(4)]
+    journal.mark_delivered([entries[0].seq, entries[2].seq])
+    journal.mark_rejected({entries[3].seq: "no such case"})
+    journal.close()
+    state = load(journal.path)
+    assert [entry.payload["test_case_code"] for entry in state.pending] == ["TC-1"]
+    assert state.delivered == 2
+    assert state.rejected == {entries[3].seq: "no such case"}
+
+
+def test_it_keeps_the_title_of_cases_to_create(journal: Journal) -> None:
+    journal.append_result(payload("a.py::test_b"), create_title="a.py::test_b")
+    journal.close()
+    assert load(journal.path).pending[0].create_title == "a.py::test_b"
+
+
+def test_a_truncated_last_line_is_ignored_and_appending_continues_cleanly(
+    journal: Journal,
+) -> None:
+    journal.append_result(payload("TC-1"))
+    journal.close()
+    with journal.path.open("ab") as handle:
+        handle.write(b'{"type": "result", "seq": 2, "resu')  # the process died mid-write
+    state = load(journal.path)
+    assert [entry.seq for entry in state.pending] == [1]
+    assert state.corrupt_lines == 0
+    reopened = Journal.reopen(state)
+    reopened.mark_delivered([1])
+    again = reopened.append_result(payload("TC-3"))
+    reopened.close()
+    state = load(journal.path)
+    assert [entry.seq for entry in state.pending] == [again.seq]
+    assert again.seq == 2
+
+
+def test_a_corrupt_line_in_the_middle_is_counted_not_fatal(journal: Journal) -> None:
+    journal.append_result(payload("TC-1"))
+    journal.close()
+    with journal.path.open("ab") as handle:
+        handle.write(b"garbage\n")
+    with journal.path.open("ab") as handle:
+        handle.write(b'{"type": "result", "seq": 2, "result": {"test_case_code": "TC-2"}}\n')
+    state = load(journal.path)
+    assert state.corrupt_lines == 1
+    assert [entry.seq for entry in state.pending] == [1, 2]
+
+
+def test_a_file_without_a_header_is_not_a_journal(tmp_path: Path) -> None:
+    path = tmp_path / "x.jsonl"
+    path.write_text('{"type": "result", "seq": 1, "result": {}}\n')
+    with pytest.raises(ValueError, match="not a QAHub journal"):
+        load(path)
+
+
+def test_writing_after_close_is_an_os_error(journal: Journal) -> None:
+    journal.close()
+    with pytest.raises(OSError, match="closed"):
+        journal.append_result(payload("TC-1"))

@@ -1,0 +1,118 @@
+"""Unit tests: each setting resolves CLI > environment > ini > default, and bad values say where."""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_qahub.settings import Settings, resolve_settings
+
+
+def resolve(pytester: pytest.Pytester, *args: str, env: dict[str, str] | None = None) -> Settings:
+    settings = resolve_settings(pytester.parseconfig(*args), environ=env or {})
+    assert settings is not None
+    return settings
+
+
+def test_it_is_off_without_a_run(pytester: pytest.Pytester) -> None:
+    assert resolve_settings(pytester.parseconfig(), environ={}) is None
+
+
+def test_it_uses_defaults_when_only_a_run_is_given(pytester: pytest.Pytester) -> None:
+    assert resolve(pytester, "--qahub-run=r1") == Settings(run="r1", url=None, token=None)
+
+
+def test_the_cli_beats_the_environment_which_beats_the_ini(pytester: pytest.Pytester) -> None:
+    pytester.makeini(
+        "[pytest]\nqahub_run = ini-run\nqahub_url = http://ini:1\nqahub_batch_size = 7\n"
+        "qahub_unmapped = create\nqahub_framework = ini-fw\nqahub_strict = true\n"
+    )
+    env = {"QAHUB_URL": "http://env:2", "QAHUB_BATCH_SIZE": "8"}
+    settings = resolve(pytester, "--qahub-batch-size=9", env=env)
+    assert settings.run == "ini-run"
+    assert settings.url == "http://env:2"
+    assert settings.batch_size == 9
+    assert settings.unmapped == "create"
+    assert settings.framework == "ini-fw"
+    assert settings.strict is True
+
+
+def test_the_environment_beats_the_ini(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nqahub_run = ini-run\nqahub_batch_size = 7\n")
+    settings = resolve(pytester, env={"QAHUB_RUN": "env-run", "QAHUB_BATCH_SIZE": "8"})
+    assert (settings.run, settings.batch_size) == ("env-run", 8)
+
+
+def test_the_cli_beats_the_environment_for_the_run_and_token(pytester: pytest.Pytester) -> None:
+    env = {"QAHUB_RUN": "env-run", "QAHUB_TOKEN": "env-token"}
+    settings = resolve(pytester, "--qahub-run=cli-run", "--qahub-token=cli-token", env=env)
+    assert (settings.run, settings.token) == ("cli-run", "cli-token")
+
+
+def test_the_token_is_never_read_from_the_ini(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nqahub_run = r\nqahub_token = secret\n")
+    assert resolve(pytester).token is None
+
+
+def test_a_trailing_slash_is_dropped_from_the_url(pytester: pytest.Pytester) -> None:
+    assert resolve(pytester, "--qahub-run=r", "--qahub-url=http://h:1/").url == "http://h:1"
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "ini", "expected"),
+    [
+        (["--qahub-batch-size=x"], {}, "", "Invalid --qahub-batch-size 'x' (from --qahub-batch-size)"),
+        ([], {"QAHUB_BATCH_SIZE": "x"}, "", "Invalid --qahub-batch-size 'x' (from QAHUB_BATCH_SIZE)"),
+        ([], {}, "qahub_batch_size = 0", "Invalid --qahub-batch-size '0' (from ini qahub_batch_size"),
+        (["--qahub-unmapped=maybe"], {}, "", "Invalid --qahub-unmapped 'maybe' (from --qahub-unmapped)"),
+        ([], {"QAHUB_URL": "ftp://x"}, "", "Invalid --qahub-url 'ftp://x' (from QAHUB_URL)"),
+        ([], {"QAHUB_STRICT": "perhaps"}, "", "Invalid --qahub-strict 'perhaps' (from QAHUB_STRICT)"),
+        (["--qahub-flush-timeout=-1"], {}, "", "Invalid --qahub-flush-timeout '-1'"),
+    ],
+)
+def test_a_bad_value_is_a_usage_error_naming_the_setting_and_its_source(
+    pytester: pytest.Pytester, args: list[str], env: dict[str, str], ini: str, expected: str
+) -> None:
+    pytester.makeini(f"[pytest]\n{ini}\n")
+    with pytest.raises(pytest.UsageError) as raised:
+        resolve(pytester, "--qahub-run=r", *args, env=env)
+    assert str(raised.value).startswith(expected)
+
+
+def test_a_bad_value_stops_pytest_before_any_test_runs(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("QAHUB_BATCH_SIZE", "lots")
+    pytester.makepyfile("def test_a(): pass")
+    result = pytester.runpytest_subprocess("--qahub-run=r", "--qahub-url=http://127.0.0.1:9")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["ERROR: Invalid --qahub-batch-size 'lots' (from QAHUB_BATCH_SIZE): must be a whole number"]
+    )
+    result.stdout.no_fnmatch_line("*passed*")
+
+
+def test_a_missing_url_is_a_usage_error(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("QAHUB_URL", raising=False)
+    pytester.makepyfile("def test_a(): pass")
+    result = pytester.runpytest_subprocess("--qahub-run=r")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: --qahub-url (or QAHUB_URL*) is required*"])
+
+
+def test_without_a_run_the_plugin_registers_only_its_options_and_marker(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("QAHUB_RUN", raising=False)
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.qahub("TC-1")
+        def test_a(request):
+            names = {name for name, _ in request.config.pluginmanager.list_name_plugin()}
+            assert not {"qahub-capture", "qahub-reporter", "qahub-xdist"} & names
+        """
+    )
+    result = pytester.runpytest_subprocess("--strict-markers")
+    result.assert_outcomes(passed=1)
+    assert not (pytester.path / ".qahub").exists()
