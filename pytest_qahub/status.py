@@ -137,7 +137,10 @@ def _per_parameter(results: Sequence[dict[str, Any]], status: str) -> tuple[str 
         for result in results
         if result["status"] != PASSED and (result["status"] != SKIPPED or status == SKIPPED)
     ]
-    messages = [f"[{_label(result)}] {result.get('error_message') or result['status']}" for result in shown]
+    messages = []
+    for result in shown:
+        message = result.get("error_message") or result["status"]
+        messages.append(f"[{_label(result)}] " + message.replace("\n", "\n  "))
     stacks = [
         f"--- {_label(result)} ---\n{result['error_stack']}" for result in shown if result.get("error_stack")
     ]

@@ -1,0 +1,253 @@
+"""End to end: pytest with the plugin against a real collector; rows checked over the API."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tests.plugin.conftest import QAHubRun, make_cases
+
+STATUS_SUITE = """
+import pytest
+
+@pytest.fixture
+def broken_setup():
+    raise RuntimeError("setup exploded")
+
+@pytest.fixture
+def broken_teardown():
+    yield
+    raise RuntimeError("teardown exploded")
+
+@pytest.mark.qahub("ST-PASS")
+def test_pass():
+    pass
+
+@pytest.mark.qahub("ST-ASSERT", bug="LIN-42", bug_url="https://bugs/LIN-42", comment="flaky UI")
+def test_assert():
+    assert 1 == 2, "numbers differ"
+
+@pytest.mark.qahub("ST-FAIL")
+def test_pytest_fail():
+    pytest.fail("explicit failure")
+
+@pytest.mark.qahub("ST-ERROR")
+def test_other_exception():
+    {}["missing"]
+
+@pytest.mark.qahub("ST-SETUP")
+def test_setup_error(broken_setup):
+    pass
+
+@pytest.mark.qahub("ST-TEARDOWN")
+def test_teardown_error(broken_teardown):
+    pass
+
+@pytest.mark.qahub("ST-SKIP")
+def test_skip():
+    pytest.skip("not on this platform")
+
+@pytest.mark.qahub("ST-SKIPIF")
+@pytest.mark.skipif(True, reason="never here")
+def test_skipif():
+    pass
+
+@pytest.mark.qahub("ST-XFAIL")
+@pytest.mark.xfail(reason="known bug")
+def test_xfail():
+    assert False
+
+@pytest.mark.qahub("ST-XPASS")
+@pytest.mark.xfail(reason="was a bug")
+def test_xpass():
+    pass
+
+@pytest.mark.qahub("ST-XPASS-STRICT")
+@pytest.mark.xfail(reason="must fail", strict=True)
+def test_xpass_strict():
+    pass
+"""
+
+STATUS_CODES = {
+    "ST-PASS": "PASSED",
+    "ST-ASSERT": "FAILED",
+    "ST-FAIL": "FAILED",
+    "ST-ERROR": "BROKEN",
+    "ST-SETUP": "BROKEN",
+    "ST-TEARDOWN": "BROKEN",
+    "ST-SKIP": "SKIPPED",
+    "ST-SKIPIF": "SKIPPED",
+    "ST-XFAIL": "SKIPPED",
+    "ST-XPASS": "PASSED",
+    "ST-XPASS-STRICT": "FAILED",
+}
+
+
+@pytest.fixture
+def status_suite(qahub_run: QAHubRun) -> QAHubRun:
+    make_cases(qahub_run.server, *STATUS_CODES)
+    qahub_run.pytester.makepyfile(test_statuses=STATUS_SUITE)
+    return qahub_run
+
+
+def test_it_reports_every_status_rule(status_suite: QAHubRun) -> None:
+    result = status_suite.pytest()
+    result.assert_outcomes(passed=2, failed=4, errors=2, skipped=2, xfailed=1, xpassed=1)
+    assert status_suite.statuses() == STATUS_CODES
+
+
+def test_it_sends_the_short_message_the_stack_and_the_marker_fields(
+    status_suite: QAHubRun,
+) -> None:
+    before = datetime.now(UTC) - timedelta(seconds=1)
+    status_suite.pytest()
+    rows = status_suite.rows()
+    failed = rows["ST-ASSERT"]
+    assert failed["error_message"].startswith("AssertionError: numbers differ")
+    assert "def test_assert" in failed["error_stack"] and "numbers differ" in failed["error_stack"]
+    assert (failed["bug_ticket_key"], failed["bug_ticket_url"]) == ("LIN-42", "https://bugs/LIN-42")
+    assert failed["comment"] == "flaky UI"
+    assert failed["framework"] == "pytest"
+    executed = datetime.fromisoformat(failed["executed_at"].replace("Z", "+00:00"))
+    assert before <= executed <= datetime.now(UTC)
+    assert rows["ST-FAIL"]["error_message"] == "Failed: explicit failure"
+    assert rows["ST-ERROR"]["error_message"] == "KeyError: 'missing'"
+    assert rows["ST-SETUP"]["error_message"] == "RuntimeError: setup exploded"
+    assert rows["ST-TEARDOWN"]["error_message"] == "RuntimeError: teardown exploded"
+    assert rows["ST-SKIP"]["error_message"] == "not on this platform"
+    assert rows["ST-SKIPIF"]["error_message"] == "never here"
+    assert rows["ST-XFAIL"]["error_message"] == "xfail: known bug"
+    assert rows["ST-XPASS-STRICT"]["error_message"] == "[XPASS(strict)] must fail"
+    assert rows["ST-PASS"]["error_message"] is None
+
+
+def test_it_sends_the_call_duration_and_the_framework_label(qahub_run: QAHubRun) -> None:
+    make_cases(qahub_run.server, "DUR-1")
+    qahub_run.pytester.makepyfile(
+        """
+        import time, pytest
+
+        @pytest.fixture
+        def slow_setup():
+            time.sleep(0.3)
+
+        @pytest.mark.qahub("DUR-1")
+        def test_slow(slow_setup):
+            time.sleep(0.2)
+        """
+    )
+    qahub_run.pytest("--qahub-framework=playwright").assert_outcomes(passed=1)
+    row = qahub_run.rows()["DUR-1"]
+    assert 200 <= row["duration_ms"] < 300  # the call phase only, not the setup
+    assert row["framework"] == "playwright"
+
+
+def test_parametrized_items_sharing_a_code_become_one_result(qahub_run: QAHubRun) -> None:
+    make_cases(qahub_run.server, "PAR-1", "PAR-2")
+    qahub_run.pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.qahub("PAR-1")
+        @pytest.mark.parametrize("n", [1, 2, 3, 4])
+        def test_numbers(n):
+            if n == 2:
+                assert n == 0, "two is wrong"
+            if n == 3:
+                raise ValueError("three broke")
+            if n == 4:
+                pytest.skip("four skipped")
+
+        @pytest.mark.qahub("PAR-2")
+        @pytest.mark.parametrize("n", [1, 2])
+        def test_all_pass(n):
+            pass
+        """
+    )
+    qahub_run.pytest().assert_outcomes(passed=3, failed=2, skipped=1)
+    rows = qahub_run.rows()
+    assert set(rows) == {"PAR-1", "PAR-2"}
+    assert rows["PAR-1"]["status"] == "FAILED"
+    assert rows["PAR-1"]["error_message"] == (
+        "[2] AssertionError: two is wrong\n  assert 2 == 0\n[3] ValueError: three broke"
+    )
+    assert "--- 2 ---" in rows["PAR-1"]["error_stack"]
+    assert "--- 3 ---" in rows["PAR-1"]["error_stack"]
+    assert rows["PAR-2"]["status"] == "PASSED"
+
+
+def test_the_hooks_map_by_naming_convention_and_adjust_results(qahub_run: QAHubRun) -> None:
+    make_cases(qahub_run.server, "HOOK-7")
+    qahub_run.pytester.makeconftest(
+        """
+        def pytest_qahub_test_case(item):
+            if item.name.startswith("test_hook_"):
+                return "HOOK-" + item.name.rsplit("_", 1)[1]
+
+        def pytest_qahub_result(item, result):
+            result["comment"] = "adjusted by " + item.name
+        """
+    )
+    qahub_run.pytester.makepyfile("def test_hook_7(): pass")
+    qahub_run.pytest().assert_outcomes(passed=1)
+    row = qahub_run.rows()["HOOK-7"]
+    assert (row["status"], row["comment"]) == ("PASSED", "adjusted by test_hook_7")
+
+
+def test_a_rerun_test_reports_its_final_attempt_and_the_attempt_count(
+    qahub_run: QAHubRun,
+) -> None:
+    make_cases(qahub_run.server, "RR-FLAKY", "RR-BAD", "RR-GOOD")
+    qahub_run.pytester.makepyfile(
+        """
+        import pathlib, pytest
+
+        @pytest.mark.qahub("RR-FLAKY")
+        def test_flaky(tmp_path_factory):
+            marker = tmp_path_factory.getbasetemp().parent / "attempts"
+            count = int(marker.read_text()) + 1 if marker.exists() else 1
+            marker.write_text(str(count))
+            assert count >= 3, f"attempt {count}"
+
+        @pytest.mark.qahub("RR-BAD")
+        def test_always_fails():
+            assert False, "always"
+
+        @pytest.mark.qahub("RR-GOOD")
+        def test_good():
+            pass
+        """
+    )
+    result = qahub_run.pytest("--reruns=2")
+    result.assert_outcomes(passed=2, failed=1)
+    assert result.parseoutcomes()["rerun"] == 4
+    rows = qahub_run.rows()
+    assert rows["RR-FLAKY"]["status"] == "PASSED"
+    assert rows["RR-FLAKY"]["comment"] == "passed on attempt 3 of 3"
+    assert rows["RR-BAD"]["status"] == "FAILED"
+    assert rows["RR-BAD"]["comment"] == "failed on attempt 3 of 3"
+    assert rows["RR-GOOD"]["comment"] is None
+
+
+def test_a_test_that_never_finishes_is_unknown(qahub_run: QAHubRun) -> None:
+    make_cases(qahub_run.server, "INT-1", "INT-2")
+    qahub_run.pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.qahub("INT-1")
+        def test_first():
+            pass
+
+        @pytest.mark.qahub("INT-2")
+        def test_interrupted():
+            raise KeyboardInterrupt
+        """
+    )
+    result = qahub_run.pytest()
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    rows = qahub_run.rows()
+    assert rows["INT-1"]["status"] == "PASSED"
+    assert rows["INT-2"]["status"] == "UNKNOWN"
+    assert rows["INT-2"]["error_message"] == "the test did not finish"
