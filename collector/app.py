@@ -10,11 +10,13 @@ from collector import errors
 from collector.config import Settings, load_settings
 from collector.db import open_database
 from collector.middleware import Authentication, DatabaseSession
+from collector.resources.attachments import AttachmentItem, ResultAttachments, ResultItem
 from collector.resources.cases import CaseCollection, CaseItem
 from collector.resources.meta import Health, Me, OpenApi
 from collector.resources.results import RunResults
 from collector.resources.runs import RunCollection, RunItem
 from collector.schema import upgrade
+from collector.storage import DirectoryStorage, Storage
 
 API = "/api/v1"
 
@@ -23,8 +25,12 @@ def _json_handler() -> falcon.media.JSONHandler:
     return falcon.media.JSONHandler(dumps=lambda o: orjson.dumps(o).decode(), loads=orjson.loads)
 
 
-def create_app(settings: Settings, db: peewee.Database) -> falcon.App:
-    """Wire resources, middleware and error handlers around an open database."""
+def create_app(settings: Settings, db: peewee.Database, storage: Storage | None = None) -> falcon.App:
+    """Wire resources, middleware and error handlers around an open database and storage.
+
+    ``storage`` defaults to a :class:`DirectoryStorage` at ``settings.storage_dir``.
+    """
+    storage = storage or DirectoryStorage(settings.storage_dir)
     app = falcon.App(middleware=[DatabaseSession(db), Authentication()])
     handler = _json_handler()
     app.req_options.media_handlers[falcon.MEDIA_JSON] = handler
@@ -37,8 +43,11 @@ def create_app(settings: Settings, db: peewee.Database) -> falcon.App:
 
     health = Health(db)
     app.add_route(f"{API}/runs", RunCollection(settings))
-    app.add_route(f"{API}/runs/{{run_id}}", RunItem(settings))
+    app.add_route(f"{API}/runs/{{run_id}}", RunItem(settings, storage))
     app.add_route(f"{API}/runs/{{run_id}}/results", RunResults(settings, db))
+    app.add_route(f"{API}/results/{{result_id}}", ResultItem(storage))
+    app.add_route(f"{API}/results/{{result_id}}/attachments", ResultAttachments(settings, storage))
+    app.add_route(f"{API}/attachments/{{attachment_id}}", AttachmentItem(storage))
     app.add_route(f"{API}/cases", CaseCollection(settings))
     app.add_route(f"{API}/cases/{{ref}}", CaseItem(settings))
     app.add_route(f"{API}/me", Me())

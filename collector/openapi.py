@@ -117,6 +117,10 @@ def _op(summary: str, ok: str, ok_schema: dict, *errors: int, body: str | None =
     return op
 
 
+def _deleted(summary: str) -> dict:
+    return {"summary": summary, "responses": {"204": {"description": "Deleted"}, **_errors(404)}}
+
+
 _PAGE_PARAMS = [
     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
     {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
@@ -203,6 +207,7 @@ def build_spec() -> dict:
                 415,
                 body="RunPatch",
             ),
+            "delete": _deleted("Delete a run with its results, attachments and their files"),
         },
         "/api/v1/runs/{run_id}/results": {
             "parameters": _path_param("run_id"),
@@ -215,6 +220,10 @@ def build_spec() -> dict:
                 parameters=[{"name": "status", "in": "query", "schema": _RESULT["properties"]["status"]}],
             ),
             "post": upsert_op,
+        },
+        "/api/v1/results/{result_id}": {
+            "parameters": _path_param("result_id"),
+            "delete": _deleted("Delete a result with its attachments and their files"),
         },
         "/api/v1/results/{result_id}/attachments": {
             "parameters": _path_param("result_id"),
@@ -234,7 +243,15 @@ def build_spec() -> dict:
             "parameters": _path_param("attachment_id"),
             "get": {
                 "summary": "Download an attachment",
-                "responses": {"200": {"description": "The file's bytes"}, **_errors(404)},
+                "description": "Sent as Content-Disposition: attachment, with X-Content-Type-Options: "
+                "nosniff and a sandboxing Content-Security-Policy.",
+                "responses": {
+                    "200": {
+                        "description": "The file's bytes, with the MIME type detected at upload",
+                        "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+                    },
+                    **_errors(404),
+                },
             },
         },
         "/api/v1/cases": {

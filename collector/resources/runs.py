@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import falcon
 
-from collector import runs
+from collector import attachments, runs
 from collector.config import Settings
 from collector.resources.common import page_params, parse_model, send_page
 from collector.schemas import RunIn, RunPatch
+from collector.storage import Storage
 
 
 class RunCollection:
@@ -28,8 +29,9 @@ class RunCollection:
 
 
 class RunItem:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, storage: Storage) -> None:
         self.settings = settings
+        self.storage = storage
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, run_id: str) -> None:
         resp.media = {"data": runs.run_dict(runs.get_run(req.context.project, run_id))}
@@ -38,3 +40,7 @@ class RunItem:
         body = parse_model(RunPatch, req, self.settings.max_body_bytes)
         run = runs.get_run(req.context.project, run_id)
         resp.media = {"data": runs.run_dict(runs.update_run(run, body.name, body.status))}
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, run_id: str) -> None:
+        attachments.delete_run(req.context.project, run_id, self.storage)
+        resp.status = falcon.HTTP_204

@@ -1,0 +1,216 @@
+"""Attachments of results: streamed upload, typing, storage, listing, and deletion with files.
+
+An upload is all or nothing: every ``file`` part must be complete, within the limits and of an
+allowed type, or the whole request is refused and no file stays behind. Files are moved into
+place before their rows are inserted, so a row never points at a missing or half-written file;
+if the insert fails, the files are removed again. Deleting a run or a result removes its rows
+in one transaction and its files after that transaction commits.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import BinaryIO
+
+import peewee
+
+from collector import filetypes
+from collector.config import MIB, Settings
+from collector.db import database, is_sqlite, write_transaction
+from collector.errors import NotFound
+from collector.ids import new_id
+from collector.models import Attachment, Project, Result, Run, iso, utcnow
+from collector.multipart import FilePart, Limits, discard, receive_files
+from collector.runs import get_run
+from collector.storage import Storage
+
+log = logging.getLogger("collector.attachments")
+
+MAX_FILES_PER_REQUEST = 20
+#: A request may carry up to this many maximum-size files (plus multipart overhead); the same
+#: figure caps the request body at waitress (see ``cmd_serve``).
+FULL_FILES_PER_REQUEST = 4
+MULTIPART_OVERHEAD = MIB
+MAX_NAME_CHARS = 255
+DEFAULT_NAME = "file"
+# C0 and C1 controls, DEL, and the bidirectional overrides that can disguise an extension.
+_UNSAFE_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def upload_limits(settings: Settings) -> Limits:
+    """Return the limits of one upload request under ``settings``."""
+    return Limits(
+        file_bytes=settings.attachment_max_bytes,
+        request_bytes=settings.attachment_max_bytes * FULL_FILES_PER_REQUEST + MULTIPART_OVERHEAD,
+        files=MAX_FILES_PER_REQUEST,
+    )
+
+
+def display_name(client_name: str | None) -> str:
+    """Turn a client's file name into a safe display name (never used as a path)."""
+    name = re.split(r"[/\\]", client_name or "")[-1]
+    name = _UNSAFE_CHARS.sub("", name).strip()
+    if name in ("", ".", ".."):
+        return DEFAULT_NAME
+    if len(name) > MAX_NAME_CHARS:
+        ext = filetypes.extension_of(name)
+        ext = ext if len(ext) <= 16 else ""
+        name = name[: MAX_NAME_CHARS - len(ext)] + ext
+    return name
+
+
+def attachment_dict(attachment: Attachment) -> dict:
+    """Serialise an attachment as the seed's upload response does."""
+    return {
+        "id": attachment.id,
+        "fileName": attachment.file_name,
+        "mimeType": attachment.mime_type,
+        "size": attachment.size,
+        "createdAt": iso(attachment.created_at),
+    }
+
+
+def get_result(project: Project, result_id: str) -> Result:
+    """Return the project's result ``result_id``; another project's result is 'not found'."""
+    result = (
+        Result.select(Result.id, Result.run)
+        .join(Run)
+        .where((Result.id == result_id) & (Run.project == project))
+        .first()
+    )
+    if result is None:
+        raise NotFound(f"Result '{result_id}' was not found")
+    return result
+
+
+def upload(
+    project: Project,
+    result_id: str,
+    body: BinaryIO,
+    content_type: str | None,
+    content_length: int | None,
+    storage: Storage,
+    limits: Limits,
+) -> list[Attachment]:
+    """Receive a multipart body's ``file`` parts and attach them all to a result, or none."""
+    result = get_result(project, result_id)
+    parts = receive_files(body, content_type, content_length, storage, limits)
+    try:
+        now = utcnow()
+        rows = []
+        for part in parts:
+            name = display_name(part.client_name)
+            with open(part.temp_path, "rb") as handle:
+                kind = filetypes.detect(handle, name)
+            attachment_id = new_id()
+            rows.append(
+                Attachment(
+                    id=attachment_id,
+                    result=result.id,
+                    file_name=name,
+                    mime_type=kind.mime,
+                    size=part.size,
+                    storage_key=attachment_id,
+                    created_at=now,
+                )
+            )
+        _store(result.id, rows, parts, storage)
+    finally:
+        for part in parts:
+            discard(storage, part)
+    return rows
+
+
+def _store(result_id: str, rows: list[Attachment], parts: list[FilePart], storage: Storage) -> None:
+    """Move the files into place, then insert their rows; undo the moves if anything fails."""
+    saved: list[str] = []
+    done = False
+    try:
+        for row, part in zip(rows, parts, strict=True):
+            storage.save_from_temp(part.temp_path, row.storage_key)
+            saved.append(row.storage_key)
+        try:
+            with write_transaction():
+                if not Result.select().where(Result.id == result_id).exists():
+                    raise NotFound(f"Result '{result_id}' was not found")
+                Attachment.bulk_create(rows)
+        except peewee.IntegrityError as ex:  # the result was deleted meanwhile
+            raise NotFound(f"Result '{result_id}' was not found") from ex
+        done = True
+    finally:
+        if not done:
+            _remove_files(storage, saved)
+
+
+def list_attachments(project: Project, result_id: str) -> list[Attachment]:
+    """Return a result's attachments, oldest first."""
+    result = get_result(project, result_id)
+    query = Attachment.select().where(Attachment.result == result.id)
+    return list(query.order_by(Attachment.created_at, Attachment.id))
+
+
+def get_attachment(project: Project, attachment_id: str) -> Attachment:
+    """Return the project's attachment ``attachment_id``; another project's is 'not found'."""
+    attachment = (
+        Attachment.select(Attachment)
+        .join(Result)
+        .join(Run)
+        .where((Attachment.id == attachment_id) & (Run.project == project))
+        .first()
+    )
+    if attachment is None:
+        raise NotFound(f"Attachment '{attachment_id}' was not found")
+    return attachment
+
+
+def open_attachment(storage: Storage, attachment: Attachment) -> BinaryIO:
+    """Open an attachment's bytes; a row whose file has vanished is reported as not found."""
+    try:
+        return storage.open(attachment.storage_key)
+    except FileNotFoundError as ex:
+        log.error("Attachment %s has no file (storage key %s)", attachment.id, attachment.storage_key)
+        raise NotFound(f"The file of attachment '{attachment.id}' is missing") from ex
+
+
+def delete_run(project: Project, run_id: str, storage: Storage) -> None:
+    """Delete a run with its results and attachments; remove the files once committed."""
+    with write_transaction():
+        run = get_run(project, run_id)
+        results = Result.select(Result.id).where(Result.run == run.id)
+        keys = _delete_attachments(results)
+        Result.delete().where(Result.run == run.id).execute()
+        Run.delete().where(Run.id == run.id).execute()
+    _remove_files(storage, keys)
+
+
+def delete_result(project: Project, result_id: str, storage: Storage) -> None:
+    """Delete a result with its attachments; remove the files once committed."""
+    with write_transaction():
+        result = get_result(project, result_id)
+        keys = _delete_attachments(Result.select(Result.id).where(Result.id == result.id))
+        Result.delete().where(Result.id == result.id).execute()
+    _remove_files(storage, keys)
+
+
+def _delete_attachments(results: peewee.Select) -> list[str]:
+    """Delete the attachment rows of ``results``; return their storage keys.
+
+    On PostgreSQL the result rows are locked first, so an upload racing with the delete
+    cannot add an attachment (and a file) that the delete would not see. SQLite writers are
+    serialised by the write transaction already.
+    """
+    if not is_sqlite(database):
+        database.execute(results.clone().for_update())
+    owned = Attachment.result.in_(results)
+    keys = [key for (key,) in Attachment.select(Attachment.storage_key).where(owned).tuples()]
+    Attachment.delete().where(owned).execute()
+    return keys
+
+
+def _remove_files(storage: Storage, keys: list[str]) -> None:
+    for key in keys:
+        try:
+            storage.delete(key)
+        except OSError as ex:
+            log.error("Cannot remove attachment file %s: %s", key, ex)

@@ -1,0 +1,86 @@
+"""``/results/{id}/attachments``, ``/attachments/{id}`` and ``DELETE /results/{id}``."""
+
+from __future__ import annotations
+
+import unicodedata
+from urllib.parse import quote
+
+import falcon
+
+from collector import attachments
+from collector.config import Settings
+from collector.storage import Storage
+
+#: Nothing in a downloaded file may run or load anything, even if a browser renders it.
+DOWNLOAD_CSP = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
+_RFC5987_SAFE = "!#$&+-.^_`|~"
+
+
+def content_disposition(file_name: str) -> str:
+    """Build ``attachment`` with an ASCII fallback name and the exact UTF-8 name (RFC 6266/5987)."""
+    folded = unicodedata.normalize("NFKD", file_name).encode("ascii", "ignore").decode("ascii")
+    fallback = "".join(c if c.isprintable() and c not in '"\\%' else "_" for c in folded)
+    fallback = fallback.strip() or "file"
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(file_name, safe=_RFC5987_SAFE)}"
+
+
+def _download_type(mime_type: str) -> str:
+    # Text was checked to be UTF-8 on upload; saying so keeps clients from guessing.
+    return f"{mime_type}; charset=utf-8" if mime_type == "text/plain" else mime_type
+
+
+class ResultAttachments:
+    """Upload files to a result; list a result's files."""
+
+    def __init__(self, settings: Settings, storage: Storage) -> None:
+        self.storage = storage
+        self.limits = attachments.upload_limits(settings)
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, result_id: str) -> None:
+        found = attachments.list_attachments(req.context.project, result_id)
+        resp.media = {"data": [attachments.attachment_dict(a) for a in found]}
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, result_id: str) -> None:
+        saved = attachments.upload(
+            req.context.project,
+            result_id,
+            req.bounded_stream,
+            req.content_type,
+            req.content_length,
+            self.storage,
+            self.limits,
+        )
+        resp.status = falcon.HTTP_201
+        resp.media = {"data": [attachments.attachment_dict(a) for a in saved]}
+
+
+class AttachmentItem:
+    """Download one attachment's bytes with headers that keep a browser from running them."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, attachment_id: str) -> None:
+        attachment = attachments.get_attachment(req.context.project, attachment_id)
+        resp.stream = attachments.open_attachment(self.storage, attachment)
+        resp.content_length = attachment.size
+        resp.content_type = _download_type(attachment.mime_type)
+        resp.set_headers(
+            {
+                "Content-Disposition": content_disposition(attachment.file_name),
+                "X-Content-Type-Options": "nosniff",
+                "Content-Security-Policy": DOWNLOAD_CSP,
+                "Cache-Control": "private",
+            }
+        )
+
+
+class ResultItem:
+    """``DELETE /results/{id}``: remove a result, its attachments and their files."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, result_id: str) -> None:
+        attachments.delete_result(req.context.project, result_id, self.storage)
+        resp.status = falcon.HTTP_204
