@@ -15,7 +15,10 @@ BATCH_SIZE = 100
 
 def journal_files(paths: Iterable[Path]) -> list[Path]:
     """Expand directories to the journals in them; no paths means ``./.qahub/journal``."""
-    given = list(paths) or [default_directory(Path.cwd())]
+    given = list(paths)
+    if not given:
+        default = default_directory(Path.cwd())
+        given = [default] if default.is_dir() else []
     files: list[Path] = []
     for path in given:
         files.extend(sorted(path.glob("*.jsonl")) if path.is_dir() else [path])

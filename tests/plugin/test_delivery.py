@@ -1,0 +1,156 @@
+"""End to end: strict mode, a collector that is down, one that fails intermittently, replay."""
+
+from __future__ import annotations
+
+import io
+import socket
+import time
+from pathlib import Path
+
+import pytest
+
+from pytest_qahub.journal import Journal, load
+from pytest_qahub.replay import replay
+from tests.plugin.conftest import QAHubRun, make_cases
+from tests.plugin.proxy import FlakyProxy
+
+CODES = [f"DLV-{n}" for n in range(30)]
+
+
+def closed_port_url() -> str:
+    """A loopback URL nothing listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+def many(qahub_run: QAHubRun) -> QAHubRun:
+    make_cases(qahub_run.server, *CODES)
+    qahub_run.pytester.makeconftest(
+        """
+        def pytest_qahub_test_case(item):
+            return "DLV-" + item.callspec.id
+        """
+    )
+    qahub_run.pytester.makepyfile(
+        "import pytest\n\n@pytest.mark.parametrize('n', range(30))\ndef test_many(n):\n    pass\n"
+    )
+    return qahub_run
+
+
+REJECTED = """
+import pytest
+
+@pytest.mark.qahub("STRICT-1", bug_url="https://bugs/" + "x" * 3000)
+def test_rejected():
+    pass
+
+@pytest.mark.qahub("STRICT-2")
+def test_fine():
+    pass
+"""
+
+
+def test_rejections_are_reported_and_do_not_change_the_exit_code(qahub_run: QAHubRun) -> None:
+    make_cases(qahub_run.server, "STRICT-1", "STRICT-2")
+    qahub_run.pytester.makepyfile(REJECTED)
+    result = qahub_run.pytest()
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(
+        [
+            "sent 1, rejected 1, waiting in journal 0, unmapped tests 0 (not reported)",
+            "  rejected STRICT-1: *",
+        ]
+    )
+    assert set(qahub_run.statuses()) == {"STRICT-2"}
+
+
+def test_strict_mode_fails_a_passing_session_with_rejected_results(qahub_run: QAHubRun) -> None:
+    make_cases(qahub_run.server, "STRICT-1", "STRICT-2")
+    qahub_run.pytester.makepyfile(REJECTED)
+    result = qahub_run.pytest("--qahub-strict")
+    result.assert_outcomes(passed=2)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
+def test_strict_mode_keeps_a_clean_session_green(qahub_run: QAHubRun) -> None:
+    make_cases(qahub_run.server, "STRICT-2")
+    qahub_run.pytester.makepyfile("import pytest\n\n@pytest.mark.qahub('STRICT-2')\ndef test_a(): pass\n")
+    assert qahub_run.pytest("--qahub-strict").ret == pytest.ExitCode.OK
+
+
+def test_a_collector_down_all_session_leaves_everything_for_one_replay(
+    many: QAHubRun, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("QAHUB_URL", closed_port_url())
+    started = time.monotonic()
+    result = many.pytest("-W", "default")
+    elapsed = time.monotonic() - started
+    result.assert_outcomes(passed=30)
+    assert result.ret == pytest.ExitCode.OK
+    assert elapsed < 20, f"the session took {elapsed:.1f}s"
+    result.stdout.fnmatch_lines(
+        [
+            "*QAHubWarning: QAHub collector http://127.0.0.1:* cannot be reached*",
+            "sent 0, rejected 0, waiting in journal 30, unmapped tests 0 (not reported)",
+            "  send them later with: qahub replay .qahub/journal/*.jsonl",
+        ]
+    )
+    assert many.server.results(many.run_id) == []
+    assert many.pending() == 30
+
+    out = io.StringIO()
+    code = replay([many.pytester.path / ".qahub" / "journal"], many.server.url, many.server.token, out)
+    assert code == 0, out.getvalue()
+    assert "sent 30, rejected 0, not delivered 0" in out.getvalue()
+    rows = many.rows()
+    assert sorted(rows) == sorted(CODES)
+    assert many.pending() == 0
+
+    again = io.StringIO()
+    assert replay([many.pytester.path / ".qahub" / "journal"], many.server.url, many.server.token, again) == 0
+    assert "nothing to send (30 delivered earlier)" in again.getvalue()
+    assert many.rows() == rows
+
+
+def test_strict_mode_fails_the_session_when_results_wait_in_the_journal(
+    many: QAHubRun, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("QAHUB_URL", closed_port_url())
+    result = many.pytest("--qahub-strict")
+    result.assert_outcomes(passed=30)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
+def test_intermittent_503s_lose_nothing_and_duplicate_nothing(
+    many: QAHubRun, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with FlakyProxy(many.server.url, every=3) as proxy:
+        monkeypatch.setenv("QAHUB_URL", proxy.url)
+        result = many.pytest("--qahub-batch-size=5", "--qahub-flush-timeout=60")
+    result.assert_outcomes(passed=30)
+    result.stdout.fnmatch_lines(["sent 30, rejected 0, waiting in journal 0, *"])
+    assert proxy.failures >= 2
+    assert proxy.forwarded_results == 30
+    assert sorted(many.statuses()) == sorted(CODES)
+    assert many.pending() == 0
+
+
+def test_replay_without_journals_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    out = io.StringIO()
+    assert replay([], None, None, out) == 0
+    assert replay([tmp_path], None, None, out) == 0
+    assert out.getvalue() == "qahub replay: no journals found\n" * 2
+
+
+def test_replay_needs_a_url_when_the_journal_has_none(tmp_path: Path) -> None:
+    journal = Journal.create(tmp_path, url=None, run_id="r")
+    journal.append_result({"test_case_code": "X", "status": "PASSED"})
+    journal.close()
+    out = io.StringIO()
+    assert replay([journal.path], None, None, out) == 2
+    assert "no URL to send to; pass --url" in out.getvalue()
+    assert len(load(journal.path).pending) == 1

@@ -1,0 +1,100 @@
+"""End to end: the checks before tests run (run, token, codes) and unmapped tests."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.plugin.conftest import QAHubRun, make_cases
+
+MAPPED = """
+import pytest
+
+@pytest.mark.qahub("PRE-1")
+def test_known():
+    pass
+
+@pytest.mark.qahub("PRE-MISSING-1")
+def test_unknown_code():
+    pass
+
+def test_unmapped():
+    pass
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_unmapped_param(n):
+    pass
+"""
+
+
+def test_an_unknown_run_is_a_usage_error_and_no_test_runs(qahub_run: QAHubRun) -> None:
+    qahub_run.pytester.makepyfile("def test_a(): pass")
+    result = qahub_run.pytester.runpytest_subprocess("--qahub-run=no-such-run")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: QAHub run 'no-such-run' does not exist at {qahub_run.server.url}"])
+    result.stdout.no_fnmatch_line("*passed*")
+    assert qahub_run.journals() == []
+
+
+def test_a_rejected_token_is_a_usage_error(qahub_run: QAHubRun, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QAHUB_TOKEN", "qh_nothing_wrong")
+    qahub_run.pytester.makepyfile("def test_a(): pass")
+    result = qahub_run.pytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: QAHub at *: the token was rejected (HTTP 401*"])
+    result.stdout.no_fnmatch_line("*passed*")
+
+
+def test_a_missing_token_is_a_usage_error_that_says_so(
+    qahub_run: QAHubRun, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("QAHUB_TOKEN")
+    qahub_run.pytester.makepyfile("def test_a(): pass")
+    result = qahub_run.pytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: QAHub at *: no token was given*"])
+
+
+def test_unknown_codes_are_named_in_one_warning_and_not_sent(qahub_run: QAHubRun) -> None:
+    make_cases(qahub_run.server, "PRE-1")
+    qahub_run.pytester.makepyfile(MAPPED)
+    result = qahub_run.pytest("-W", "default")
+    result.assert_outcomes(passed=5)
+    result.stdout.fnmatch_lines(
+        [
+            "*QAHubWarning: QAHub: 1 test case code(s) do not exist in the project; "
+            "their results will not be sent: PRE-MISSING-1",
+            "*unknown test case codes (not sent): PRE-MISSING-1",
+        ]
+    )
+    assert qahub_run.statuses() == {"PRE-1": "PASSED"}
+    assert result.ret == pytest.ExitCode.OK
+
+
+def test_unmapped_tests_are_skipped_and_counted(qahub_run: QAHubRun) -> None:
+    make_cases(qahub_run.server, "PRE-1")
+    qahub_run.pytester.makepyfile(MAPPED)
+    result = qahub_run.pytest()
+    result.stdout.fnmatch_lines(["sent 1, rejected 0, waiting in journal 0, unmapped tests 3 (not reported)"])
+    assert set(qahub_run.statuses()) == {"PRE-1"}
+
+
+def test_unmapped_create_makes_a_case_per_test_function(qahub_run: QAHubRun) -> None:
+    make_cases(qahub_run.server, "PRE-1")
+    qahub_run.pytester.makepyfile(test_create=MAPPED)
+    result = qahub_run.pytest("--qahub-unmapped=create")
+    result.assert_outcomes(passed=5)
+    assert qahub_run.statuses() == {
+        "PRE-1": "PASSED",
+        "test_create.py::test_unmapped": "PASSED",
+        "test_create.py::test_unmapped_param": "PASSED",
+    }
+    case = qahub_run.server.session.get(
+        f"{qahub_run.server.api}/cases/test_create.py::test_unmapped", timeout=10
+    ).json()["data"]
+    assert case["title"] == "test_create.py::test_unmapped"
+    # A second session finds the cases there and reports to them again.
+    run_2 = qahub_run.server.create_run("again")
+    qahub_run.pytester.runpytest_subprocess(
+        f"--qahub-run={run_2}", "--qahub-unmapped=create"
+    ).assert_outcomes(passed=5)
+    assert len(qahub_run.statuses(run_2)) == 3

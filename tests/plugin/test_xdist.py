@@ -1,0 +1,121 @@
+"""End to end under pytest-xdist: workers capture, the controller aggregates and sends."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from tests.plugin.conftest import QAHubRun, make_cases
+from tests.plugin.test_reporting import STATUS_CODES, STATUS_SUITE
+
+PARAM_SUITE = """
+import pytest
+
+@pytest.mark.qahub("XD-PARAM")
+@pytest.mark.parametrize("n", range(6))
+def test_param(n):
+    assert n % 3, f"{n} is a multiple of three"
+
+@pytest.mark.qahub("XD-CLASS")
+class TestGrouped:
+    def test_one(self):
+        pass
+
+    def test_two(self):
+        raise OSError("disk gone")
+"""
+
+VOLATILE = {"id", "test_case_id", "created_at", "updated_at", "executed_at", "duration_ms"}
+
+
+def comparable(rows: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Drop what differs between any two runs: ids, times, object addresses in stacks."""
+    return {
+        code: {
+            key: re.sub(r"0x[0-9a-f]+", "0x?", value) if isinstance(value, str) else value
+            for key, value in row.items()
+            if key not in VOLATILE
+        }
+        for code, row in rows.items()
+    }
+
+
+def test_two_workers_give_the_same_rows_as_a_serial_run(qahub_run: QAHubRun) -> None:
+    make_cases(qahub_run.server, *STATUS_CODES, "XD-PARAM", "XD-CLASS")
+    qahub_run.pytester.makepyfile(test_statuses=STATUS_SUITE, test_params=PARAM_SUITE)
+    qahub_run.pytest("-p", "no:xdist")
+    serial = qahub_run.rows()
+    parallel_run = qahub_run.server.create_run("xdist")
+    result = qahub_run.pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", f"--qahub-run={parallel_run}", "-n", "2"
+    )
+    result.stdout.fnmatch_lines(["*sent 13, rejected 0, waiting in journal 0*"])
+    parallel = qahub_run.rows(parallel_run)
+    assert comparable(parallel) == comparable(serial)
+    assert serial["XD-PARAM"]["status"] == "FAILED"
+    assert serial["XD-PARAM"]["error_message"].startswith("[0] AssertionError: 0 is a multiple")
+    assert serial["XD-CLASS"]["status"] == "BROKEN"
+
+
+def test_workers_neither_journal_nor_send(qahub_run: QAHubRun) -> None:
+    make_cases(qahub_run.server, "XD-ONE")
+    qahub_run.pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.qahub("XD-ONE")
+        def test_a(request):
+            plugins = request.config.pluginmanager
+            assert hasattr(request.config, "workerinput")
+            assert plugins.get_plugin("qahub-capture") is not None
+            assert plugins.get_plugin("qahub-reporter") is None
+        """
+    )
+    qahub_run.pytest("-n", "2").assert_outcomes(passed=1)
+    assert len(qahub_run.journals()) == 1
+    assert qahub_run.statuses() == {"XD-ONE": "PASSED"}
+
+
+def test_a_crashed_worker_leaves_its_test_unknown(qahub_run: QAHubRun) -> None:
+    make_cases(qahub_run.server, "XD-CRASH", "XD-AFTER")
+    qahub_run.pytester.makepyfile(
+        """
+        import os, pytest
+
+        @pytest.mark.qahub("XD-CRASH")
+        def test_crash():
+            os._exit(1)
+
+        @pytest.mark.qahub("XD-AFTER")
+        def test_after():
+            pass
+        """
+    )
+    result = qahub_run.pytest("-n", "2")
+    result.assert_outcomes(passed=1, failed=1)
+    rows = qahub_run.rows()
+    assert rows["XD-AFTER"]["status"] == "PASSED"
+    assert rows["XD-CRASH"]["status"] == "UNKNOWN"
+    assert "crashed while running" in rows["XD-CRASH"]["error_message"]
+
+
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_reruns_count_the_final_attempt_with_and_without_workers(qahub_run: QAHubRun, workers: str) -> None:
+    make_cases(qahub_run.server, "XD-RERUN")
+    qahub_run.pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.qahub("XD-RERUN")
+        def test_flaky(tmp_path_factory):
+            marker = tmp_path_factory.getbasetemp().parent.parent / "attempts"
+            count = int(marker.read_text()) + 1 if marker.exists() else 1
+            marker.write_text(str(count))
+            assert count >= 2
+        """
+    )
+    qahub_run.pytest("-n", workers, "--reruns=3").assert_outcomes(passed=1)
+    row = qahub_run.rows()["XD-RERUN"]
+    assert (row["status"], row["comment"]) == ("PASSED", "passed on attempt 2 of 4")
