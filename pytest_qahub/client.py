@@ -64,7 +64,7 @@ class HttpTransport:
         token: str | None,
         *,
         connect_timeout: float = 5.0,
-        read_timeout: float = 30.0,
+        read_timeout: float = 15.0,
         retries: int = 3,
         backoff: float = 0.3,
     ) -> None:
@@ -89,7 +89,7 @@ class HttpTransport:
         except requests.exceptions.RetryError as ex:
             raise ServerError(0, None, f"{method} {path}: {ex}") from ex
         except (requests.ConnectionError, requests.Timeout) as ex:
-            raise ConnectionFailed(f"{method} {self._api}{path}: {ex}") from ex
+            raise ConnectionFailed(f"{method} {self._api}{path}: {_cause(ex)}") from ex
         except requests.RequestException as ex:
             raise QAHubError(f"{method} {self._api}{path}: {ex}") from ex
         if response.status_code >= 400:
@@ -145,6 +145,13 @@ class HttpTransport:
     def close(self) -> None:
         """Close pooled connections."""
         self._session.close()
+
+
+def _cause(ex: requests.RequestException) -> str:
+    """Return the useful end of a requests error ("...: [Errno 111] Connection refused")."""
+    reason = getattr(ex.args[0], "reason", None) if ex.args else None
+    text = str(reason if reason is not None else ex)
+    return text.split("): ", 1)[-1]
 
 
 def _error(response: requests.Response) -> ResponseError:

@@ -44,6 +44,8 @@ class Delivery:
         outcome = self.transport.post_results(self.run_id, [entry.payload for entry in batch])
         rejected: dict[int, str] = {}
         for error in outcome.errors:
+            if not isinstance(error, dict):
+                continue
             index = error.get("index")
             if isinstance(index, int) and 0 <= index < len(batch):
                 rejected[batch[index].seq] = str(error.get("message", "rejected"))

@@ -48,7 +48,10 @@ class Reporter:
         """Check the run and load the project's codes, then open the journal and sender."""
         self._preflight()
         directory = default_directory(self.config.rootpath)
-        self.journal = Journal.create(directory, url=self.transport.url, run_id=self.settings.run)
+        try:
+            self.journal = Journal.create(directory, url=self.transport.url, run_id=self.settings.run)
+        except OSError as ex:
+            raise pytest.UsageError(f"Cannot write the QAHub journal in {directory}: {ex}") from ex
         self.summary.journal = self.journal.path
         if self.summary.offline_reason is None:
             delivery = Delivery(self.transport, self.journal, self.settings.run, self.known_codes)
@@ -199,6 +202,8 @@ class Reporter:
         if self.journal is not None:
             try:
                 self.journal.close()
+                if self._journaled == 0:
+                    self.journal.path.unlink()  # nothing to replay: leave no clutter
             except OSError as ex:
                 self.summary.notes.append(f"could not close the journal: {ex}")
         self.transport.close()

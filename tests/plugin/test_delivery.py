@@ -154,3 +154,29 @@ def test_replay_needs_a_url_when_the_journal_has_none(tmp_path: Path) -> None:
     assert replay([journal.path], None, None, out) == 2
     assert "no URL to send to; pass --url" in out.getvalue()
     assert len(load(journal.path).pending) == 1
+
+
+def test_a_completed_run_refuses_results_without_breaking_the_session(qahub_run: QAHubRun) -> None:
+    make_cases(qahub_run.server, "DONE-1")
+    response = qahub_run.server.session.patch(
+        f"{qahub_run.server.api}/runs/{qahub_run.run_id}", json={"status": "COMPLETED"}, timeout=10
+    )
+    response.raise_for_status()
+    qahub_run.pytester.makepyfile("import pytest\n\n@pytest.mark.qahub('DONE-1')\ndef test_a(): pass\n")
+    result = qahub_run.pytest()
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.no_fnmatch_line("*INTERNALERROR*")
+    result.stdout.fnmatch_lines(
+        [
+            "sent 0, rejected 0, waiting in journal 1, *",
+            "  not delivered: HTTP 409: *",
+            "  send them later with: qahub replay .qahub/journal/*.jsonl",
+        ]
+    )
+    assert qahub_run.pending() == 1
+
+
+def test_an_empty_session_leaves_no_journal_behind(qahub_run: QAHubRun) -> None:
+    qahub_run.pytester.makepyfile("def test_unmapped(): pass")
+    qahub_run.pytest().assert_outcomes(passed=1)
+    assert qahub_run.journals() == []
