@@ -57,8 +57,8 @@ def update_case(case: TestCase, code: str | None = None, title: str | None = Non
     return case
 
 
-def list_cases(project: Project, limit: int, offset: int) -> tuple[list[TestCase], int]:
-    """Return a page of the project's cases ordered by code, and how many there are."""
+def list_cases(project: Project, limit: int | None, offset: int) -> tuple[list[TestCase], int]:
+    """Return a page of the project's cases ordered by code (all with ``limit=None``) and the total."""
     query = TestCase.select().where(TestCase.project == project)
     total = query.count()
     return list(query.order_by(TestCase.code).limit(limit).offset(offset)), total

@@ -220,6 +220,16 @@ def cmd_results(args, settings, out) -> int:
     return 0
 
 
+def cmd_replay(args, settings, out) -> int:
+    # The journal and its sender belong to the plugin; the CLI only gives them a command.
+    import os
+
+    from pytest_qahub.replay import replay
+
+    token = args.token or os.environ.get("QAHUB_TOKEN")
+    return replay([Path(p) for p in args.paths], args.url, token, out)
+
+
 def _table(headers: Sequence[str], rows: list[Sequence[str]], out: TextIO) -> None:
     widths = [max(len(str(v)) for v in col) for col in zip(headers, *rows, strict=True)]
     for row in (headers, *rows):
@@ -292,6 +302,17 @@ def build_parser() -> argparse.ArgumentParser:
     project_opt(p)
     p.add_argument("run_id")
     p.add_argument("--status", choices=("PASSED", "FAILED", "BROKEN", "SKIPPED", "UNKNOWN"))
+    p = add(
+        sub,
+        "replay",
+        cmd_replay,
+        "Send the results pytest journaled but could not deliver (safe to run twice).",
+    )
+    p.add_argument("--url", help="collector base URL (default: the one recorded in each journal)")
+    p.add_argument("--token", help="API token (default: $QAHUB_TOKEN)")
+    p.add_argument(
+        "paths", nargs="*", metavar="PATH", help="journal files or folders (default .qahub/journal)"
+    )
     return parser
 
 

@@ -17,7 +17,7 @@ import peewee
 
 from collector.db import database, is_sqlite, write_transaction
 from collector.errors import Conflict
-from collector.ids import new_id
+from collector.ids import new_ids
 from collector.models import Project, Result, Run, TestCase, utcnow
 from collector.runs import get_run
 from collector.schemas import ResultIn, validate_items
@@ -36,6 +36,7 @@ FIELDS = (
 _COLUMNS = ("id", "run_id", "test_case_id", *FIELDS, "created_at", "updated_at")
 _UPDATED = (*FIELDS, "updated_at")
 _TABLE = Result._meta.table_name
+_CASES = TestCase._meta.table_name
 _LIST_PAGE = 1000
 
 
@@ -69,19 +70,26 @@ def _reference(item: ResultIn | dict) -> dict:
     return ref
 
 
+def _select_in(sql: str, fixed: tuple, values: list) -> list[tuple]:
+    """Run ``sql`` with ``IN ({marks})`` expanded for each chunk of ``values``; return all rows."""
+    rows: list[tuple] = []
+    for chunk in peewee.chunked(values, 500):
+        marks = ", ".join([database.param] * len(chunk))
+        rows.extend(
+            database.execute_sql(sql.format(p=database.param, marks=marks), (*fixed, *chunk)).fetchall()
+        )
+    return rows
+
+
 def _case_ids(project: Project, items: list[tuple[int, ResultIn]]) -> tuple[dict, dict]:
     """Map the codes and ids the items name to ``(case id, code)`` of this project's cases."""
     codes = list({i.test_case_code for _, i in items if i.test_case_code is not None})
     ids = list({i.test_case_id for _, i in items if i.test_case_id is not None})
-    by_code: dict[str, tuple[str, str]] = {}
-    by_id: dict[str, tuple[str, str]] = {}
-    for column, wanted, target in ((TestCase.code, codes, by_code), (TestCase.id, ids, by_id)):
-        for chunk in peewee.chunked(wanted, 500):
-            query = TestCase.select(TestCase.id, TestCase.code).where(
-                (TestCase.project == project) & column.in_(chunk)
-            )
-            for case_id, code in query.tuples():
-                target[code if column is TestCase.code else case_id] = (case_id, code)
+    sql = f'SELECT "id", "code" FROM "{_CASES}" WHERE "project_id" = {{p}} AND "{{column}}" IN ({{marks}})'
+    found = _select_in(sql.replace("{column}", "code"), (project.id,), codes)
+    found += _select_in(sql.replace("{column}", "id"), (project.id,), ids)
+    by_code = {code: (case_id, code) for case_id, code in found}
+    by_id = {case_id: (case_id, code) for case_id, code in found}
     return by_code, by_id
 
 
@@ -99,6 +107,8 @@ def upsert_results(project: Project, run_id: str, raw_items: list) -> UpsertOutc
         by_code, by_id = _case_ids(project, valid)
         rows: dict[str, tuple] = {}  # case id -> row; a later item for the same case wins
         resolved: list[tuple[int, str, str, str]] = []
+        ids = iter(new_ids(len(valid)))
+        stamp = _db_time(now, sqlite)
         for index, item in valid:
             if item.test_case_code is not None:
                 case = by_code.get(item.test_case_code)
@@ -110,20 +120,17 @@ def upsert_results(project: Project, run_id: str, raw_items: list) -> UpsertOutc
                 rejected[index] = (_reference(item), missing)
                 continue
             case_id, code = case
-            values = item.model_dump(include=set(FIELDS))
-            values["executed_at"] = _db_time(values["executed_at"] or now, sqlite)
-            rows[case_id] = (
-                new_id(), run.id, case_id, *(values[f] for f in FIELDS),
-                _db_time(now, sqlite), _db_time(now, sqlite),
-            )  # fmt: skip
+            values = [getattr(item, f) for f in FIELDS]
+            values[-1] = _db_time(item.executed_at or now, sqlite)  # executed_at is the last field
+            rows[case_id] = (next(ids), run.id, case_id, *values, stamp, stamp)
             resolved.append((index, case_id, code, item.status))
         if rows:
             database.cursor().executemany(_upsert_sql(database.param), list(rows.values()))
             result_ids = _result_ids(run.id, list(rows))
-            stamp = {"updated_at": now}
+            changes = {"updated_at": now}
             if run.status == "PENDING":
-                stamp["status"] = "IN_PROGRESS"
-            Run.update(stamp).where(Run.id == run.id).execute()
+                changes["status"] = "IN_PROGRESS"
+            Run.update(changes).where(Run.id == run.id).execute()
             outcome.accepted = [
                 {
                     "id": result_ids[case_id],
@@ -140,13 +147,8 @@ def upsert_results(project: Project, run_id: str, raw_items: list) -> UpsertOutc
 
 
 def _result_ids(run_id: str, case_ids: list[str]) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for chunk in peewee.chunked(case_ids, 500):
-        query = Result.select(Result.id, Result.test_case).where(
-            (Result.run == run_id) & Result.test_case.in_(chunk)
-        )
-        found.update({case_id: result_id for result_id, case_id in query.tuples()})
-    return found
+    sql = f'SELECT "test_case_id", "id" FROM "{_TABLE}" WHERE "run_id" = {{p}} AND "test_case_id" IN ({{marks}})'  # noqa: E501
+    return dict(_select_in(sql, (run_id,), case_ids))
 
 
 _LIST_COLUMNS = ("id", "test_case_id", "test_case_code", *FIELDS, "created_at", "updated_at")

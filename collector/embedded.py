@@ -1,0 +1,93 @@
+"""The one door through which the pytest plugin runs the collector in its own process.
+
+`EmbeddedCollector` offers what the plugin's HTTP client offers — runs, cases, the bulk
+upsert, attachments — by calling the same domain functions the HTTP resources call, on
+``QAHUB_DATABASE_URL`` (default ``.qahub/qahub.db`` under ``root``). No socket, no token:
+everything belongs to the default project. Errors are :class:`collector.errors.CollectorError`
+subclasses, as over HTTP.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from collector import cases, runs
+from collector.config import DEFAULT_DATABASE_URL, Settings, load_settings
+from collector.db import open_database
+from collector.errors import BadRequest, PayloadTooLarge
+from collector.projects import get_project
+from collector.results import upsert_results
+from collector.schema import upgrade
+
+
+def embedded_settings(root: Path) -> Settings:
+    """Settings for an embedded collector: the environment's, with paths relative to ``root``."""
+    overrides: dict[str, object] = {}
+    if "QAHUB_DATABASE_URL" not in os.environ:
+        overrides["database_url"] = f"sqlite:///{root / DEFAULT_DATABASE_URL.removeprefix('sqlite:///')}"
+    if "QAHUB_STORAGE_DIR" not in os.environ:
+        overrides["storage_dir"] = root / ".qahub" / "attachments"
+    return load_settings(**overrides)
+
+
+class EmbeddedCollector:
+    """The collector's API as method calls, for one process (thread-safe)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.db = open_database(settings)
+        upgrade(self.db)
+        self._lock = threading.Lock()  # the plugin writes from one sender thread; be safe anyway
+        with self._session():
+            self.project = get_project()
+
+    @property
+    def location(self) -> str:
+        """Where the data lives, for messages."""
+        return self.settings.database_url
+
+    @contextmanager
+    def _session(self) -> Iterator[None]:
+        with self._lock, self.db.connection_context():
+            yield
+
+    def ensure_run(self, run_id: str) -> dict:
+        """Return run ``run_id``, creating it on first use."""
+        with self._session():
+            return runs.run_dict(runs.ensure_run(self.project, run_id))
+
+    def me(self) -> dict:
+        return {
+            "project": {"id": self.project.id, "key": self.project.key, "name": self.project.name},
+            "scopes": ["read", "write"],
+            "token": None,
+        }
+
+    def list_cases(self) -> list[dict]:
+        """Every test case of the project."""
+        with self._session():
+            found, _ = cases.list_cases(self.project, limit=None, offset=0)
+            return [cases.case_dict(c) for c in found]
+
+    def create_case(self, code: str, title: str) -> dict:
+        with self._session():
+            return cases.case_dict(cases.create_case(self.project, code, title))
+
+    def post_results(self, run_id: str, results: list[dict]) -> tuple[int, list[dict], list[dict]]:
+        """Bulk-upsert like ``POST /runs/{id}/results``; return ``(status, accepted, errors)``."""
+        if not results:
+            raise BadRequest('"results" is empty: send at least one result')
+        if len(results) > self.settings.max_batch:
+            raise PayloadTooLarge(
+                f"{len(results)} results in one request; the limit is {self.settings.max_batch}"
+            )
+        with self._session():
+            outcome = upsert_results(self.project, run_id, results)
+        return (207 if outcome.errors else 201), outcome.accepted, outcome.errors
+
+    def close(self) -> None:
+        self.db.close_all()
