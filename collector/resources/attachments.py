@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from typing import BinaryIO
 from urllib.parse import quote
 
 import falcon
@@ -14,6 +15,35 @@ from collector.storage import Storage
 #: Nothing in a downloaded file may run or load anything, even if a browser renders it.
 DOWNLOAD_CSP = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
 _RFC5987_SAFE = "!#$&+-.^_`|~"
+DOWNLOAD_READ_BYTES = 256 * 1024
+
+
+class CappedReader:
+    """A read-only file whose every read returns at most ``cap`` bytes.
+
+    waitress's ``wsgi.file_wrapper`` reads as much as the socket's send buffer holds per send
+    (``SO_SNDBUF``, up to 4 MiB on Linux), then reads it again to skip what went out; capping
+    the reads keeps a download's memory near the cap instead.
+    """
+
+    def __init__(self, raw: BinaryIO, cap: int = DOWNLOAD_READ_BYTES) -> None:
+        self.raw = raw
+        self.cap = cap
+
+    def read(self, size: int | None = -1) -> bytes:
+        return self.raw.read(self.cap if size is None or size < 0 else min(size, self.cap))
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self.raw.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self.raw.tell()
+
+    def seekable(self) -> bool:
+        return self.raw.seekable()
+
+    def close(self) -> None:
+        self.raw.close()
 
 
 def content_disposition(file_name: str) -> str:
@@ -62,7 +92,7 @@ class AttachmentItem:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, attachment_id: str) -> None:
         attachment = attachments.get_attachment(req.context.project, attachment_id)
-        resp.stream = attachments.open_attachment(self.storage, attachment)
+        resp.stream = CappedReader(attachments.open_attachment(self.storage, attachment))
         resp.content_length = attachment.size
         resp.content_type = _download_type(attachment.mime_type)
         resp.set_headers(
