@@ -251,3 +251,30 @@ def test_a_test_that_never_finishes_is_unknown(qahub_run: QAHubRun) -> None:
     assert rows["INT-1"]["status"] == "PASSED"
     assert rows["INT-2"]["status"] == "UNKNOWN"
     assert rows["INT-2"]["error_message"] == "the test did not finish"
+
+
+def test_results_reach_the_collector_while_later_tests_still_run(qahub_run: QAHubRun) -> None:
+    make_cases(qahub_run.server, "LIVE-1", "LIVE-2")
+    qahub_run.pytester.makepyfile(
+        f"""
+        import os, time, pytest, requests
+
+        @pytest.mark.qahub("LIVE-1")
+        def test_first():
+            pass
+
+        @pytest.mark.qahub("LIVE-2")
+        def test_second():
+            url = os.environ["QAHUB_URL"] + "/api/v1/runs/{qahub_run.run_id}/results"
+            headers = {{"Authorization": "Bearer " + os.environ["QAHUB_TOKEN"]}}
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline:
+                rows = requests.get(url, headers=headers, timeout=5).json()["data"]
+                if [row["test_case_code"] for row in rows] == ["LIVE-1"]:
+                    return
+                time.sleep(0.05)
+            pytest.fail("LIVE-1 was not delivered while the session ran")
+        """
+    )
+    qahub_run.pytest().assert_outcomes(passed=2)
+    assert qahub_run.statuses() == {"LIVE-1": "PASSED", "LIVE-2": "PASSED"}

@@ -119,3 +119,29 @@ def test_reruns_count_the_final_attempt_with_and_without_workers(qahub_run: QAHu
     qahub_run.pytest("-n", workers, "--reruns=3").assert_outcomes(passed=1)
     row = qahub_run.rows()["XD-RERUN"]
     assert (row["status"], row["comment"]) == ("PASSED", "passed on attempt 2 of 4")
+
+
+def test_unknown_codes_are_named_at_the_end_under_xdist(qahub_run: QAHubRun) -> None:
+    make_cases(qahub_run.server, "XD-KNOWN")
+    qahub_run.pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.qahub("XD-KNOWN")
+        def test_known():
+            pass
+
+        @pytest.mark.qahub("XD-MISSING-CODE")
+        def test_missing():
+            pass
+        """
+    )
+    result = qahub_run.pytest("-n", "2", "-W", "default")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*QAHubWarning: QAHub: 1 test case code(s) do not exist*: XD-MISSING-CODE",
+            "*unknown test case codes (not sent): XD-MISSING-CODE",
+        ]
+    )
+    assert qahub_run.statuses() == {"XD-KNOWN": "PASSED"}

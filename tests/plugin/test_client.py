@@ -1,0 +1,162 @@
+"""Unit tests: the HTTP transport's retries, Retry-After, timeouts and error mapping."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import orjson
+import pytest
+
+from pytest_qahub.client import HttpTransport
+from pytest_qahub.errors import (
+    AuthError,
+    ClientError,
+    Conflict,
+    ConnectionFailed,
+    NotFound,
+    ProtocolError,
+    QAHubError,
+    ServerError,
+)
+
+
+class ScriptedServer:
+    """Answers each request with the next scripted (status, body, headers); records requests."""
+
+    def __init__(self) -> None:
+        self.script: list[tuple[int, bytes, dict[str, str]]] = []
+        self.seen: list[tuple[str, str, float]] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: object) -> None:
+                """Quiet."""
+
+            def _answer(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                server.seen.append((self.command, self.path, time.monotonic()))
+                status, body, headers = server.script.pop(0)
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = _answer
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def add(self, status: int, body: object = None, **headers: str) -> None:
+        raw = body if isinstance(body, bytes) else orjson.dumps(body)
+        self.script.append((status, raw, {"Content-Type": "application/json", **headers}))
+
+
+@pytest.fixture
+def server() -> Iterator[ScriptedServer]:
+    server = ScriptedServer()
+    thread = threading.Thread(target=server.httpd.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield server
+    server.httpd.shutdown()
+    server.httpd.server_close()
+
+
+def error(status: int, code: str, message: str) -> dict[str, object]:
+    return {"error": {"status": status, "code": code, "message": message}}
+
+
+def test_it_retries_a_503_and_a_500_on_a_post(server: ScriptedServer) -> None:
+    server.add(503, error(503, "unavailable", "busy"))
+    server.add(500, error(500, "internal", "oops"))
+    server.add(201, {"data": [{"id": "r1"}], "errors": []})
+    transport = HttpTransport(server.url, "qh_t", backoff=0.01)
+    outcome = transport.post_results("run", [{"test_case_code": "A", "status": "PASSED"}])
+    assert (outcome.status, outcome.accepted) == (201, [{"id": "r1"}])
+    assert [method for method, _, _ in server.seen] == ["POST"] * 3
+
+
+def test_it_honours_retry_after_on_429(server: ScriptedServer) -> None:
+    server.add(429, error(429, "too_many_requests", "slow down"), **{"Retry-After": "1"})
+    server.add(200, {"data": {"id": "run"}})
+    HttpTransport(server.url, "qh_t", backoff=0.01).get_run("run")
+    first, second = server.seen[0][2], server.seen[1][2]
+    assert second - first >= 0.9
+
+
+def test_after_the_retries_a_5xx_is_a_server_error(server: ScriptedServer) -> None:
+    for _ in range(3):
+        server.add(502, b"<html>bad gateway</html>")
+    transport = HttpTransport(server.url, "qh_t", retries=2, backoff=0.01)
+    with pytest.raises(ServerError) as raised:
+        transport.get_run("run")
+    assert raised.value.status == 502
+    assert "bad gateway" in raised.value.message
+
+
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [(401, AuthError), (403, AuthError), (404, NotFound), (409, Conflict), (400, ClientError)],
+)
+def test_client_errors_map_to_one_exception_each_and_are_not_retried(
+    server: ScriptedServer, status: int, kind: type[QAHubError]
+) -> None:
+    server.add(status, error(status, "some_code", "the message"))
+    with pytest.raises(kind) as raised:
+        HttpTransport(server.url, "qh_t").get_run("run")
+    assert isinstance(raised.value, QAHubError)
+    assert (raised.value.code, raised.value.message) == ("some_code", "the message")  # type: ignore[attr-defined]
+    assert len(server.seen) == 1
+
+
+def test_a_response_that_is_not_the_api_is_a_protocol_error(server: ScriptedServer) -> None:
+    server.add(200, b"<html>captive portal</html>")
+    with pytest.raises(ProtocolError):
+        HttpTransport(server.url, "qh_t").get_run("run")
+
+
+def test_a_207_returns_the_accepted_and_rejected_items(server: ScriptedServer) -> None:
+    errors = [{"index": 1, "test_case_code": "B", "message": "no such case"}]
+    server.add(207, {"data": [{"id": "r1"}], "errors": errors})
+    outcome = HttpTransport(server.url, "qh_t").post_results("run", [{}, {}])
+    assert (outcome.status, outcome.errors) == (207, errors)
+
+
+def test_it_follows_the_pages_of_cases(server: ScriptedServer) -> None:
+    cases = [{"code": f"TC-{n}"} for n in range(3)]
+    server.add(200, {"data": cases[:2], "pagination": {"total": 3, "limit": 500, "offset": 0}})
+    server.add(200, {"data": cases[2:], "pagination": {"total": 3, "limit": 500, "offset": 2}})
+    assert HttpTransport(server.url, "qh_t").list_cases() == cases
+    assert [path for _, path, _ in server.seen] == [
+        "/api/v1/cases?limit=500&offset=0",
+        "/api/v1/cases?limit=500&offset=2",
+    ]
+
+
+def test_a_server_that_does_not_answer_times_out() -> None:
+    import socket
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()  # accepts connections, never answers
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        transport = HttpTransport(url, "qh_t", read_timeout=0.2, retries=1, backoff=0.01)
+        started = time.monotonic()
+        with pytest.raises(ConnectionFailed):
+            transport.get_run("run")
+        assert time.monotonic() - started < 5
+
+
+def test_a_closed_port_is_a_connection_failure_naming_the_cause() -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    transport = HttpTransport(f"http://127.0.0.1:{port}", None, retries=1, backoff=0.01)
+    with pytest.raises(ConnectionFailed, match="Connection refused"):
+        transport.me()
