@@ -5,7 +5,7 @@ bytes, so it passes the type check and does not compress) ``--count`` times, dow
 often, and reports the throughput both ways and how far the server's resident memory rose
 above its idle level, next to the file size and the 64 KiB read chunk.
 
-    python bench/attachments.py [--count 20] [--size-mib 10] [--concurrency 1]
+    python bench/attachments.py [--count 20] [--size-mib 10] [--concurrency 1] [--threads 8]
 """
 
 from __future__ import annotations
@@ -132,6 +132,7 @@ class Figures:
     size: int
     count: int
     clients: int
+    threads: int
     up_s: float = 0.0
     down_s: float = 0.0
     idle_kib: int = 0
@@ -141,7 +142,7 @@ class Figures:
     def report(self) -> None:
         moved = self.size * self.count / MIB
         print(f"file:            {self.size / MIB:.1f} MiB MP4, {self.count} uploads, then as many downloads")
-        print(f"clients:         {self.clients} in parallel")
+        print(f"clients:         {self.clients} in parallel, server threads: {self.threads}")
         for phase, seconds in (("upload", self.up_s), ("download", self.down_s)):
             per_file = seconds / self.count * 1000
             print(f"{phase + ':':<16} {moved / seconds:7.1f} MiB/s  ({per_file:.0f} ms per file)")
@@ -182,12 +183,13 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=20, help="uploads and downloads (default 20)")
     parser.add_argument("--size-mib", type=float, default=10.0, help="file size in MiB (default 10)")
     parser.add_argument("--concurrency", type=int, default=1, help="parallel clients (default 1)")
+    parser.add_argument("--threads", type=int, default=8, help="waitress threads (default 8, as qahub serve)")
     args = parser.parse_args()
-    figures = Figures(size=int(args.size_mib * MIB), count=args.count, clients=args.concurrency)
+    figures = Figures(int(args.size_mib * MIB), args.count, args.concurrency, args.threads)
     body = multipart("recording.mp4", mp4_of(figures.size))
     with tempfile.TemporaryDirectory(prefix="qahub-bench-") as scratch:
         limit = max(10 * MIB, figures.size)
-        server = Server(Path(scratch), threads=max(8, args.concurrency), max_bytes=limit)
+        server = Server(Path(scratch), threads=args.threads, max_bytes=limit)
         try:
             measure(server, body, figures)
         finally:
