@@ -71,8 +71,15 @@ def attachment_dict(attachment: Attachment) -> dict:
     }
 
 
+def _require_plausible(kind: str, record_id: str) -> None:
+    # No id holds a NUL, and PostgreSQL refuses NUL in any text parameter (a 500 otherwise).
+    if "\x00" in record_id:
+        raise NotFound(f"{kind} {record_id!r} was not found")
+
+
 def get_result(project: Project, result_id: str) -> Result:
     """Return the project's result ``result_id``; another project's result is 'not found'."""
+    _require_plausible("Result", result_id)
     result = (
         Result.select(Result.id, Result.run)
         .join(Run)
@@ -152,6 +159,7 @@ def list_attachments(project: Project, result_id: str) -> list[Attachment]:
 
 def get_attachment(project: Project, attachment_id: str) -> Attachment:
     """Return the project's attachment ``attachment_id``; another project's is 'not found'."""
+    _require_plausible("Attachment", attachment_id)
     attachment = (
         Attachment.select(Attachment)
         .join(Result)
@@ -175,6 +183,7 @@ def open_attachment(storage: Storage, attachment: Attachment) -> BinaryIO:
 
 def delete_run(project: Project, run_id: str, storage: Storage) -> None:
     """Delete a run with its results and attachments; remove the files once committed."""
+    _require_plausible("Run", run_id)
     with write_transaction():
         run = get_run(project, run_id)
         results = Result.select(Result.id).where(Result.run == run.id)

@@ -138,6 +138,8 @@ def _feed(parser: StreamingFormDataParser, stream: BinaryIO, ender: bytes, limit
             parser.data_received(chunk)
         except ParseFailedException as ex:
             raise BadRequest("The multipart body is malformed: broken boundaries or part headers") from ex
+        except UnicodeDecodeError as ex:  # the parser decodes part headers as UTF-8
+            raise BadRequest("The multipart part headers must be UTF-8 (RFC 7578)") from ex
     return ended
 
 

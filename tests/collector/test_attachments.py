@@ -383,3 +383,31 @@ def test_the_openapi_document_describes_attachments_and_deletion(api: Api) -> No
     assert "get" in paths["/api/v1/attachments/{attachment_id}"]
     assert "204" in paths["/api/v1/runs/{run_id}"]["delete"]["responses"]
     assert "204" in paths["/api/v1/results/{result_id}"]["delete"]["responses"]
+
+
+def test_ids_with_a_nul_are_not_found_on_every_database(api: Api, result_id: str) -> None:
+    assert_error(upload(api, "r%00x", [("file", "a.png", samples.png())]), 404, "not_found")
+    assert_error(api.get("/results/r%00x/attachments"), 404, "not_found")
+    assert_error(api.get("/attachments/a%00x"), 404, "not_found")
+    assert_error(api.delete("/results/r%00x"), 404, "not_found")
+    assert_error(api.delete("/runs/r%00x"), 404, "not_found")
+
+
+def test_part_headers_that_are_not_utf8_are_a_bad_request(api: Api, result_id: str) -> None:
+    body = samples.multipart([("file", "cafe.txt", b"x\n")]).replace(b"cafe", "café".encode("latin-1"))
+    response = api.post(
+        f"/results/{result_id}/attachments", body=body, headers={"Content-Type": samples.multipart_type()}
+    )
+    assert_error(response, 400, "bad_request", "UTF-8")
+    assert stored_files(api) == []
+
+
+def test_an_rfc5987_file_name_is_understood(api: Api, result_id: str) -> None:
+    body = samples.multipart([("file", "x", b"x\n")]).replace(
+        b'filename="x"', b"filename*=UTF-8''%E2%82%AC.txt"
+    )
+    response = api.post(
+        f"/results/{result_id}/attachments", body=body, headers={"Content-Type": samples.multipart_type()}
+    )
+    assert response.status_code == 201, response.text
+    assert response.json["data"][0]["fileName"] == "€.txt"
