@@ -9,8 +9,10 @@ in one transaction and its files after that transaction commits.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
+from collections.abc import Sequence
 from typing import BinaryIO
 
 import peewee
@@ -21,7 +23,7 @@ from collector.db import database, is_sqlite, write_transaction
 from collector.errors import NotFound
 from collector.ids import new_id
 from collector.models import Attachment, Project, Result, Run, iso, utcnow
-from collector.multipart import FilePart, Limits, discard, receive_files
+from collector.multipart import FilePart, Limits, discard, receive_files, spool_files
 from collector.runs import get_run
 from collector.storage import Storage
 
@@ -102,11 +104,30 @@ def upload(
 ) -> list[Attachment]:
     """Receive a multipart body's ``file`` parts and attach them all to a result, or none."""
     result = get_result(project, result_id)
-    parts = receive_files(body, content_type, content_length, storage, limits)
+    return _attach(result.id, receive_files(body, content_type, content_length, storage, limits), storage)
+
+
+def attach_files(
+    project: Project,
+    result_id: str,
+    files: Sequence[tuple[str | None, BinaryIO]],
+    storage: Storage,
+    limits: Limits,
+) -> list[Attachment]:
+    """Attach ``(file name, readable stream)`` pairs to a result without HTTP (embedded use).
+
+    The same limits, type checks and all-or-nothing rule as :func:`upload` apply.
+    """
+    result = get_result(project, result_id)
+    return _attach(result.id, spool_files(files, storage, limits), storage)
+
+
+def _attach(result_id: str, parts: list[FilePart], storage: Storage) -> list[Attachment]:
+    """Type-check received parts and store them all, or none; their temp files never remain."""
     try:
         now = utcnow()
         rows = []
-        for part in parts:
+        for index, part in enumerate(parts):
             name = display_name(part.client_name)
             with open(part.temp_path, "rb") as handle:
                 kind = filetypes.detect(handle, name)
@@ -114,15 +135,16 @@ def upload(
             rows.append(
                 Attachment(
                     id=attachment_id,
-                    result=result.id,
+                    result=result_id,
                     file_name=name,
                     mime_type=kind.mime,
                     size=part.size,
                     storage_key=attachment_id,
-                    created_at=now,
+                    # A microsecond apart, so a request's files list in the order they were sent.
+                    created_at=now + dt.timedelta(microseconds=index),
                 )
             )
-        _store(result.id, rows, parts, storage)
+        _store(result_id, rows, parts, storage)
     finally:
         for part in parts:
             discard(storage, part)

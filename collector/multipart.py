@@ -1,4 +1,4 @@
-"""Streams a multipart/form-data body into temporary files, one per ``file`` part.
+"""Streams a multipart/form-data body (or local files) into temporary files, one per file.
 
 The body is read in fixed-size chunks and parsed by ``streaming-form-data``; each file part
 goes straight to a temp file of the storage, so memory use does not depend on file size. A
@@ -8,7 +8,7 @@ part over the limit stops the reading at once. Whatever goes wrong, no temp file
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -152,6 +152,32 @@ def _discard_on_error(target: _FileTarget, storage: Storage) -> Iterator[None]:
         for part in target.parts:
             discard(storage, part)
         raise
+
+
+def spool_files(
+    files: Sequence[tuple[str | None, BinaryIO]], storage: Storage, limits: Limits
+) -> list[FilePart]:
+    """Copy ``(file name, readable stream)`` pairs into temp files under the same limits.
+
+    Raises:
+        BadRequest: no file, or an empty one.
+        PayloadTooLarge: too many files, or one over the per-file limit.
+    """
+    if not files:
+        raise BadRequest("No file to attach")
+    if len(files) > limits.files:
+        raise PayloadTooLarge(f"At most {limits.files} files may be sent in one request")
+    target = _FileTarget(storage, limits)
+    with _discard_on_error(target, storage):
+        for name, source in files:
+            target.set_multipart_filename(name)
+            target.start()
+            while chunk := source.read(CHUNK_BYTES):
+                target.data_received(chunk)
+            target.finish()
+            if target.parts[-1].size == 0:
+                raise BadRequest(f"'{name or FIELD}' is empty")
+    return target.parts
 
 
 def discard(storage: Storage, part: FilePart) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 
 from collector import attachments
 from collector.app import create_app
+from collector.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 from collector.models import Attachment
 from collector.projects import create_project
 from collector.resources.attachments import content_disposition
@@ -90,7 +92,7 @@ def test_several_files_of_every_allowed_type_in_one_request(api: Api, result_id:
     assert [d["mimeType"] for d in data] == [mime for _, _, mime in samples.ALLOWED_SAMPLES]
     assert len({d["id"] for d in data}) == len(data)
     listed = api.get(f"/results/{result_id}/attachments").json["data"]
-    assert sorted(listed, key=lambda d: d["id"]) == sorted(data, key=lambda d: d["id"])
+    assert listed == data  # oldest first; one request's files in the order they were sent
     for item, (_, body, _) in zip(data, samples.ALLOWED_SAMPLES, strict=True):
         assert api.get(f"/attachments/{item['id']}").content == body
 
@@ -411,3 +413,30 @@ def test_an_rfc5987_file_name_is_understood(api: Api, result_id: str) -> None:
     )
     assert response.status_code == 201, response.text
     assert response.json["data"][0]["fileName"] == "€.txt"
+
+
+def test_local_files_attach_with_the_same_rules_without_http(api: Api, result_id: str) -> None:
+    storage = DirectoryStorage(api.settings.storage_dir)
+    limits = attachments.upload_limits(api.settings.model_copy(update={"attachment_max_bytes": 4096}))
+    files = [("shot.png", io.BytesIO(samples.png())), ("../console.log", io.BytesIO(samples.TXT))]
+    with api.db.connection_context():
+        saved = attachments.attach_files(api.project, result_id, files, storage, limits)
+        assert [(a.file_name, a.mime_type) for a in saved] == [
+            ("shot.png", "image/png"),
+            ("console.log", "text/plain"),
+        ]
+        refusals = [
+            ([("big.txt", io.BytesIO(b"a" * 4097))], PayloadTooLarge),
+            (
+                [("ok.png", io.BytesIO(samples.png())), ("page.png", io.BytesIO(samples.HTML))],
+                UnsupportedMediaType,
+            ),
+            ([("empty.txt", io.BytesIO(b""))], BadRequest),
+            ([], BadRequest),
+        ]
+        for files, error in refusals:
+            with pytest.raises(error):
+                attachments.attach_files(api.project, result_id, files, storage, limits)
+    listed = api.get(f"/results/{result_id}/attachments").json["data"]
+    assert [a["fileName"] for a in listed] == ["shot.png", "console.log"]
+    assert len(stored_files(api)) == 2
