@@ -12,7 +12,7 @@ import pytest
 from pytest_qahub.journal import Journal, load
 from pytest_qahub.replay import replay
 from tests.plugin.conftest import QAHubRun, make_cases
-from tests.plugin.proxy import FlakyProxy
+from tests.support.faults import FlakyProxy
 
 CODES = [f"DLV-{n}" for n in range(30)]
 
