@@ -22,6 +22,13 @@ from collector.storage import Storage
 
 CHUNK_BYTES = 64 * 1024
 FIELD = "file"
+_LABEL_CHARS = 100
+
+
+def _label(client_name: str | None) -> str:
+    """Name a part in a message, briefly (the name is the client's, unchecked)."""
+    name = client_name or FIELD
+    return name if len(name) <= _LABEL_CHARS else name[:_LABEL_CHARS] + "…"
 
 
 @dataclass
@@ -64,7 +71,7 @@ class _FileTarget(BaseTarget):
         part.size += len(chunk)
         if part.size > self.limits.file_bytes:
             raise PayloadTooLarge(
-                f"'{part.client_name or FIELD}' exceeds the limit of {self.limits.file_bytes} bytes per file"
+                f"'{_label(part.client_name)}' exceeds the limit of {self.limits.file_bytes} bytes per file"
             )
         self._handle.write(chunk)
 
@@ -119,7 +126,7 @@ def receive_files(
             raise BadRequest(f"No '{FIELD}' part in the multipart body; send the file as '{FIELD}'")
         for part in target.parts:
             if part.size == 0:
-                raise BadRequest(f"'{part.client_name or FIELD}' is empty")
+                raise BadRequest(f"'{_label(part.client_name)}' is empty")
     return target.parts
 
 
@@ -176,7 +183,7 @@ def spool_files(
                 target.data_received(chunk)
             target.finish()
             if target.parts[-1].size == 0:
-                raise BadRequest(f"'{name or FIELD}' is empty")
+                raise BadRequest(f"'{_label(name)}' is empty")
     return target.parts
 
 
