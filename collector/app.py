@@ -17,6 +17,7 @@ from collector.resources.results import RunResults
 from collector.resources.runs import RunCollection, RunItem
 from collector.schema import upgrade
 from collector.storage import DirectoryStorage, Storage
+from collector.web import add_web_routes
 
 API = "/api/v1"
 
@@ -54,6 +55,7 @@ def create_app(settings: Settings, db: peewee.Database, storage: Storage | None 
     app.add_route(f"{API}/openapi.json", OpenApi())
     app.add_route(f"{API}/healthz", health)
     app.add_route("/healthz", health)
+    add_web_routes(app, settings, storage)
     return app
 
 

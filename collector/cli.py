@@ -51,6 +51,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
         file=out,
         flush=True,
     )
+    print(f"  Web:      http://{host}:{port}/  (sign in with a read token)", file=out, flush=True)
     print(f"  Database: {settings.database_url}", file=out, flush=True)
     try:
         server.run()

@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     #: Writes per second allowed per token; 0 switches the rate limit off.
     rate_limit_writes: float = Field(default=0.0, ge=0)
     rate_limit_burst: int = Field(default=50, gt=0)
+    #: Signs the web page's session cookie; unset: a random key kept next to ``storage_dir``.
+    secret_key: str | None = Field(default=None, min_length=16)
+    session_max_age: int = Field(default=12 * 3600, gt=0)
 
 
 class SettingsError(Exception):

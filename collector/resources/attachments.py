@@ -10,12 +10,15 @@ import falcon
 
 from collector import attachments
 from collector.config import Settings
+from collector.models import Attachment
 from collector.storage import Storage
 
 #: Nothing in a downloaded file may run or load anything, even if a browser renders it.
 DOWNLOAD_CSP = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
 _RFC5987_SAFE = "!#$&+-.^_`|~"
 DOWNLOAD_READ_BYTES = 256 * 1024
+#: Raster images a browser may show in place; never SVG, which is active content.
+INLINE_IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 
 
 class CappedReader:
@@ -46,12 +49,12 @@ class CappedReader:
         self.raw.close()
 
 
-def content_disposition(file_name: str) -> str:
-    """Build ``attachment`` with an ASCII fallback name and the exact UTF-8 name (RFC 6266/5987)."""
+def content_disposition(file_name: str, kind: str = "attachment") -> str:
+    """Build ``attachment`` (or ``inline``) with an ASCII fallback and the UTF-8 name (RFC 6266/5987)."""
     folded = unicodedata.normalize("NFKD", file_name).encode("ascii", "ignore").decode("ascii")
     fallback = "".join(c if c.isprintable() and c not in '"\\%' else "_" for c in folded)
     fallback = fallback.strip() or "file"
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(file_name, safe=_RFC5987_SAFE)}"
+    return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(file_name, safe=_RFC5987_SAFE)}"
 
 
 def _download_type(mime_type: str) -> str:
@@ -92,17 +95,25 @@ class AttachmentItem:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, attachment_id: str) -> None:
         attachment = attachments.get_attachment(req.context.project, attachment_id)
-        resp.stream = CappedReader(attachments.open_attachment(self.storage, attachment))
-        resp.content_length = attachment.size
-        resp.content_type = _download_type(attachment.mime_type)
-        resp.set_headers(
-            {
-                "Content-Disposition": content_disposition(attachment.file_name),
-                "X-Content-Type-Options": "nosniff",
-                "Content-Security-Policy": DOWNLOAD_CSP,
-                "Cache-Control": "private",
-            }
-        )
+        send_attachment(resp, self.storage, attachment)
+
+
+def send_attachment(
+    resp: falcon.Response, storage: Storage, attachment: Attachment, inline_images: bool = False
+) -> None:
+    """Stream an attachment with the safe headers; ``inline_images`` shows raster images in place."""
+    kind = "inline" if inline_images and attachment.mime_type in INLINE_IMAGE_TYPES else "attachment"
+    resp.stream = CappedReader(attachments.open_attachment(storage, attachment))
+    resp.content_length = attachment.size
+    resp.content_type = _download_type(attachment.mime_type)
+    resp.set_headers(
+        {
+            "Content-Disposition": content_disposition(attachment.file_name, kind),
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": DOWNLOAD_CSP,
+            "Cache-Control": "private",
+        }
+    )
 
 
 class ResultItem:
