@@ -47,6 +47,8 @@ def utc_iso(timestamp: float) -> str:
 def _attempts(item: pytest.Item) -> tuple[int, int | None]:
     """Return (this attempt, maximum attempts) under pytest-rerunfailures."""
     attempt = int(getattr(item, "execution_count", 1) or 1)
+    if attempt == 1:
+        return attempt, None  # the common case: no need to ask rerunfailures
     try:
         from pytest_rerunfailures import get_reruns_count
     except ImportError:

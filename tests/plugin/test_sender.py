@@ -87,14 +87,14 @@ def wait_until(condition: Any, timeout: float = 5.0) -> None:
         time.sleep(0.01)
 
 
-def test_it_posts_full_batches_without_waiting_for_the_end(
+def test_it_posts_a_full_batch_without_waiting_for_the_interval(
     transport: FakeTransport, journal: Journal
 ) -> None:
     sender = Sender(Delivery(transport, journal, "r", None), batch_size=3, interval=60)
     sender.start()
-    submit(sender, journal, 7)
-    wait_until(lambda: sender.stats.sent == 6)
-    assert sender.undelivered == 1  # the partial batch waits for its interval
+    submit(sender, journal, 3)
+    wait_until(lambda: sender.stats.sent == 3)
+    submit(sender, journal, 4, prefix="MORE")
     assert sender.flush(5)
     assert [len(batch) for batch in transport.batches] == [3, 3, 1]
     assert (sender.stats.sent, sender.undelivered) == (7, 0)
