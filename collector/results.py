@@ -125,7 +125,10 @@ def upsert_results(project: Project, run_id: str, raw_items: list) -> UpsertOutc
             rows[case_id] = (next(ids), run.id, case_id, *values, stamp, stamp)
             resolved.append((index, case_id, code, item.status))
         if rows:
-            database.cursor().executemany(_upsert_sql(database.param), list(rows.values()))
+            # Rows go in case-id order: concurrent batches sharing cases then lock them in
+            # the same order, so PostgreSQL never sees a deadlock between two upserts.
+            ordered = [rows[case_id] for case_id in sorted(rows)]
+            database.cursor().executemany(_upsert_sql(database.param), ordered)
             result_ids = _result_ids(run.id, list(rows))
             changes = {"updated_at": now}
             if run.status == "PENDING":

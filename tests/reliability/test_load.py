@@ -1,0 +1,142 @@
+"""Concurrency and crash safety against real ``qahub serve`` processes, on SQLite and PostgreSQL.
+
+- eight processes post overlapping batches into one run at once: exact final rows;
+- a collector killed with SIGKILL while writers post keeps every acknowledged result;
+- two collector processes on one PostgreSQL database and one storage directory behave as one.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.reliability.conftest import ServerFactory, make_codes, rows_by_code
+from tests.reliability.writers import AckRecorder, Outcome, Plan, expected_rows, run_plan
+from tests.support.databases import fresh_postgres
+from tests.support.server import qahub
+
+WRITERS = 8
+ROUNDS = 10
+BATCH = 25
+CASES = 60
+
+
+def run_writers(
+    apis: list[str], token: str, run_id: str, codes: list[str]
+) -> tuple[list[Plan], list[Outcome]]:
+    """Run eight writer processes at once, writer ``n`` talking to ``apis[n % len(apis)]``."""
+    start_at = time.time() + 2.0  # every process is up by then; they start together
+    plans = [
+        Plan(apis[n % len(apis)], token, run_id, tuple(codes), n, ROUNDS, BATCH, start_at)
+        for n in range(WRITERS)
+    ]
+    with ProcessPoolExecutor(WRITERS, mp_context=multiprocessing.get_context("spawn")) as pool:
+        outcomes = list(pool.map(run_plan, plans, timeout=180))
+    return plans, outcomes
+
+
+def assert_exact_rows(rows: dict[str, dict], plans: list[Plan], outcomes: list[Outcome]) -> None:
+    failures = [f for outcome in outcomes for f in outcome.failures]
+    assert failures == [], failures[:5]
+    assert {s for outcome in outcomes for s in outcome.statuses} == {201}
+    expected = expected_rows(plans)
+    assert rows.keys() == expected.keys()
+    wrong = {
+        code: (rows[code]["comment"], want["comment"])
+        for code, want in expected.items()
+        if (rows[code]["comment"], rows[code]["status"], rows[code]["executed_at"])
+        != (want["comment"], want["status"], want["executed_at"])
+    }
+    assert wrong == {}, f"{len(wrong)} rows are not the newest result: {list(wrong.items())[:5]}"
+    # Every acknowledgement names the one row of its case.
+    ids = {row["test_case_code"]: row["id"] for row in rows.values()}
+    assert all(ids[a["test_case_code"]] == a["id"] for o in outcomes for a in o.acknowledged)
+
+
+def test_eight_processes_posting_overlapping_batches_leave_exact_rows(
+    db_url: str, start_server: ServerFactory
+) -> None:
+    server = start_server(database_url=db_url)
+    codes = make_codes(server, "LOAD", CASES)
+    run_id = server.create_run("eight writers")
+    plans, outcomes = run_writers([server.api], server.token, run_id, codes)
+    assert_exact_rows(rows_by_code(server, run_id), plans, outcomes)
+    assert "Traceback" not in server.server_log()
+
+
+def test_every_acknowledged_result_survives_a_sigkill(db_url: str, start_server: ServerFactory) -> None:
+    server = start_server(database_url=db_url)
+    codes = make_codes(server, "CRASH", 200)
+    run_id = server.create_run("crash")
+    with AckRecorder(server.api, server.token, run_id, codes, threads=4) as writers:
+        writers.wait_for(400)
+        server.stop(kill=True)  # SIGKILL while the writers keep posting
+        refused = writers.refused
+        deadline = time.monotonic() + 30
+        while writers.refused < refused + 4 and time.monotonic() < deadline:
+            time.sleep(0.01)  # let every writer notice the server is gone
+        acknowledged = list(writers.acknowledged)
+    server.start()
+    assert writers.server_errors == []
+    rows = rows_by_code(server, run_id)
+    newest: dict[str, str] = {}
+    for ack in acknowledged:
+        newest[ack["test_case_code"]] = max(newest.get(ack["test_case_code"], ""), ack["executed_at"])
+    lost = [
+        a
+        for a in acknowledged
+        if a["test_case_code"] not in rows or rows[a["test_case_code"]]["id"] != a["id"]
+    ]
+    assert lost == [], f"{len(lost)} of {len(acknowledged)} acknowledged results are gone"
+    # A case's row holds its newest acknowledged result, or one newer still (sent, then killed
+    # before the answer left): never an older one.
+    older = [code for code, stamp in newest.items() if rows[code]["executed_at"] < stamp]
+    assert older == [], f"{len(older)} rows went back in time"
+    assert len(acknowledged) >= 400
+
+
+@pytest.mark.postgres
+def test_two_collector_processes_on_one_postgres_and_one_storage_act_as_one(
+    start_server: ServerFactory, tmp_path: Path
+) -> None:
+    shared = str(tmp_path / "shared-attachments")
+    with fresh_postgres() as url:
+        first = start_server("first", database_url=url, QAHUB_STORAGE_DIR=shared)
+        second = start_server("second", database_url=url, QAHUB_STORAGE_DIR=shared)
+        codes = make_codes(first, "SCALE", CASES)
+        run_id = second.create_run("two collectors")
+        plans, outcomes = run_writers([first.api, second.api], first.token, run_id, codes)
+        assert_exact_rows(rows_by_code(first, run_id), plans, outcomes)
+        assert rows_by_code(second, run_id) == rows_by_code(first, run_id)
+
+        # A file uploaded through one process downloads through the other.
+        result_id = outcomes[0].acknowledged[0]["id"]
+        upload = first.session.post(
+            f"{first.api}/results/{result_id}/attachments",
+            files=[("file", ("log.txt", b"written through the first collector\n", "text/plain"))],
+            timeout=30,
+        )
+        assert upload.status_code == 201, upload.text
+        attachment_id = upload.json()["data"][0]["id"]
+        download = second.session.get(f"{second.api}/attachments/{attachment_id}", timeout=30)
+        assert download.content == b"written through the first collector\n"
+        # A token revoked through the CLI is refused by both processes at once.
+        token = qahub(first.env, "token", "create", "--scopes", "read").strip()
+        me = [
+            requests.get(f"{s.api}/me", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+            for s in (first, second)
+        ]
+        assert [r.status_code for r in me] == [200, 200]
+        qahub(first.env, "token", "revoke", token.split("_")[1])
+        me = [
+            requests.get(f"{s.api}/me", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+            for s in (first, second)
+        ]
+        assert [r.status_code for r in me] == [401, 401]
+        for server in (first, second):
+            assert "Traceback" not in server.server_log()
