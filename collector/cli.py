@@ -31,10 +31,11 @@ def cmd_serve(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     import waitress
 
     from collector.app import create_app
+    from collector.attachments import upload_limits
 
     db = _open(settings)
     app = create_app(settings, db)
-    body_limit = max(settings.max_body_bytes, settings.attachment_max_bytes * 4 + 1024 * 1024)
+    body_limit = max(settings.max_body_bytes, upload_limits(settings).request_bytes)
     server = waitress.create_server(
         app,
         host=args.host,

@@ -6,7 +6,7 @@ import falcon
 import peewee
 
 from collector import tokens
-from collector.errors import ServiceUnavailable
+from collector.errors import NotFound, ServiceUnavailable
 
 
 class DatabaseSession:
@@ -39,6 +39,9 @@ class Authentication:
     """
 
     def process_resource(self, req: falcon.Request, resp, resource, params) -> None:
+        if any("\x00" in value for value in params.values() if isinstance(value, str)):
+            # No id contains NUL, and PostgreSQL cannot even compare one: answer before any query.
+            raise NotFound(f"No resource at {req.path!r}")
         mode = getattr(resource, "auth", "scoped")
         if resource is None or mode == "none":
             return

@@ -99,3 +99,11 @@ def test_health_and_openapi_need_no_token(api: Api) -> None:
     spec = api.client.simulate_get("/api/v1/openapi.json").json
     assert spec["openapi"].startswith("3.")
     assert "/api/v1/runs/{run_id}/results" in spec["paths"]
+
+
+def test_a_nul_in_an_id_is_404_on_every_database(api: Api) -> None:
+    paths = ("/runs/%00", "/runs/a%00b/results", "/cases/%00", "/results/%00/attachments", "/attachments/%00")
+    for path in paths:
+        response = api.get(path)
+        assert response.status_code == 404, path
+        assert response.json["error"]["code"] == "not_found"
