@@ -9,19 +9,21 @@ subclasses, as over HTTP.
 
 from __future__ import annotations
 
+import io
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from collector import cases, runs
+from collector import attachments, cases, runs
 from collector.config import DEFAULT_DATABASE_URL, Settings, load_settings
 from collector.db import open_database
 from collector.errors import BadRequest, PayloadTooLarge
 from collector.projects import get_project
 from collector.results import upsert_results
 from collector.schema import upgrade
+from collector.storage import DirectoryStorage
 
 
 def embedded_settings(root: Path) -> Settings:
@@ -41,6 +43,8 @@ class EmbeddedCollector:
         self.settings = settings
         self.db = open_database(settings)
         upgrade(self.db)
+        self.storage = DirectoryStorage(settings.storage_dir)
+        self.limits = attachments.upload_limits(settings)
         self._lock = threading.Lock()  # the plugin writes from one sender thread; be safe anyway
         with self._session():
             self.project = get_project()
@@ -88,6 +92,13 @@ class EmbeddedCollector:
         with self._session():
             outcome = upsert_results(self.project, run_id, results)
         return (207 if outcome.errors else 201), outcome.accepted, outcome.errors
+
+    def upload_attachment(self, result_id: str, files: Sequence[tuple[str, bytes]]) -> list[dict]:
+        """Attach ``(file name, content)`` pairs to a result, like ``POST /results/{id}/attachments``."""
+        streams = [(name, io.BytesIO(content)) for name, content in files]
+        with self._session():
+            stored = attachments.attach_files(self.project, result_id, streams, self.storage, self.limits)
+            return [attachments.attachment_dict(a) for a in stored]
 
     def close(self) -> None:
         self.db.close_all()

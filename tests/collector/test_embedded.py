@@ -1,0 +1,59 @@
+"""The embedded collector: the API's behaviour as method calls on a local database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from collector.embedded import EmbeddedCollector, embedded_settings
+from collector.errors import NotFound, PayloadTooLarge, UnsupportedMediaType
+from tests.collector.attachment_samples import png
+
+
+@pytest.fixture
+def embedded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> EmbeddedCollector:
+    monkeypatch.delenv("QAHUB_DATABASE_URL", raising=False)
+    monkeypatch.delenv("QAHUB_STORAGE_DIR", raising=False)
+    collector = EmbeddedCollector(embedded_settings(tmp_path))
+    yield collector
+    collector.close()
+
+
+def test_it_keeps_its_data_under_the_root(embedded: EmbeddedCollector, tmp_path: Path) -> None:
+    assert embedded.location == f"sqlite:///{tmp_path / '.qahub' / 'qahub.db'}"
+    assert (tmp_path / ".qahub" / "qahub.db").exists()
+    assert embedded.settings.storage_dir == tmp_path / ".qahub" / "attachments"
+
+
+def test_a_run_is_created_on_first_use_with_the_given_id(embedded: EmbeddedCollector) -> None:
+    run = embedded.ensure_run("local-1")
+    assert (run["id"], run["name"], run["status"]) == ("local-1", "local-1", "PENDING")
+    assert embedded.ensure_run("local-1")["created_at"] == run["created_at"]
+
+
+def test_results_upsert_like_the_http_api(embedded: EmbeddedCollector) -> None:
+    embedded.ensure_run("local-1")
+    embedded.create_case("TC-1", "One")
+    status, accepted, errors = embedded.post_results(
+        "local-1",
+        [{"test_case_code": "TC-1", "status": "FAILED"}, {"test_case_code": "TC-2", "status": "PASSED"}],
+    )
+    assert status == 207
+    assert [a["test_case_code"] for a in accepted] == ["TC-1"]
+    assert errors[0]["index"] == 1
+    assert [c["code"] for c in embedded.list_cases()] == ["TC-1"]
+    with pytest.raises(PayloadTooLarge):
+        embedded.post_results("local-1", [{"test_case_code": "TC-1", "status": "PASSED"}] * 1001)
+    with pytest.raises(NotFound):
+        embedded.post_results("no-such-run", [{"test_case_code": "TC-1", "status": "PASSED"}])
+
+
+def test_attachments_are_checked_and_stored_like_uploads(embedded: EmbeddedCollector) -> None:
+    embedded.ensure_run("local-1")
+    embedded.create_case("TC-1", "One")
+    _, accepted, _ = embedded.post_results("local-1", [{"test_case_code": "TC-1", "status": "FAILED"}])
+    stored = embedded.upload_attachment(accepted[0]["id"], [("shot.png", png())])
+    assert (stored[0]["fileName"], stored[0]["mimeType"]) == ("shot.png", "image/png")
+    with pytest.raises(UnsupportedMediaType):
+        embedded.upload_attachment(accepted[0]["id"], [("shot.png", b"MZ\x90\x00 not a png")])
