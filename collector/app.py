@@ -10,6 +10,7 @@ from collector import errors
 from collector.config import Settings, load_settings
 from collector.db import open_database
 from collector.middleware import Authentication, DatabaseSession
+from collector.ratelimit import TokenBuckets, WriteRateLimit
 from collector.resources.attachments import AttachmentItem, ResultAttachments, ResultItem
 from collector.resources.cases import CaseCollection, CaseItem
 from collector.resources.meta import Health, Me, OpenApi
@@ -32,7 +33,10 @@ def create_app(settings: Settings, db: peewee.Database, storage: Storage | None 
     ``storage`` defaults to a :class:`DirectoryStorage` at ``settings.storage_dir``.
     """
     storage = storage or DirectoryStorage(settings.storage_dir)
-    app = falcon.App(middleware=[DatabaseSession(db), Authentication()])
+    middleware: list[object] = [DatabaseSession(db), Authentication()]
+    if settings.rate_limit_writes > 0:
+        middleware.append(WriteRateLimit(TokenBuckets(settings.rate_limit_writes, settings.rate_limit_burst)))
+    app = falcon.App(middleware=middleware)
     handler = _json_handler()
     app.req_options.media_handlers[falcon.MEDIA_JSON] = handler
     app.resp_options.media_handlers[falcon.MEDIA_JSON] = handler

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.databases import database_url_for
-from tests.support.server import CollectorServer
+from tests.support.server import CollectorServer, qahub
 
 ServerFactory = Callable[..., CollectorServer]
 
@@ -44,8 +45,9 @@ def rows_by_code(server: CollectorServer, run_id: str) -> dict[str, dict]:
 
 
 def make_codes(server: CollectorServer, prefix: str, count: int) -> list[str]:
-    """Create ``count`` test cases named ``{prefix}-000``… on the server."""
+    """Create ``count`` test cases named ``{prefix}-000``… (through the CLI: no rate limit)."""
     codes = [f"{prefix}-{n:03d}" for n in range(count)]
-    for code in codes:
-        server.create_case(code)
+    listing = server.workdir / f"{prefix}-cases.json"
+    listing.write_text(json.dumps([{"code": code, "title": f"case {code}"} for code in codes]))
+    qahub(server.env, "case", "import", str(listing))
     return codes
