@@ -96,11 +96,8 @@ class ResultFilter:
         where = Result.run == run.id
         if self.status:
             where &= Result.status == self.status
-        if self.search:
-            needle = self.search.lower()
-            where &= peewee.fn.LOWER(TestCase.code).contains(needle) | peewee.fn.LOWER(
-                TestCase.title
-            ).contains(needle)
+        if self.search:  # ILIKE on PostgreSQL, LIKE (case-blind for ASCII) on SQLite; wildcards escaped
+            where &= TestCase.code.contains(self.search) | TestCase.title.contains(self.search)
         return where
 
 

@@ -92,7 +92,7 @@ class SessionCodec:
 
     def clear(self, resp: falcon.Response) -> None:
         """Remove the cookie."""
-        resp.unset_cookie(COOKIE, samesite="Strict", path="/")
+        resp.unset_cookie(COOKIE, path="/", same_site="Strict")
 
 
 def new_session(token_id: str | None = None) -> Session:
