@@ -20,6 +20,18 @@ from collector.schema import upgrade
 from tests.support.databases import database_url_for
 from tests.support.server import CollectorServer
 
+#: Plugins of the test tools (schemathesis, hypothesis, anyio) that cost a pytest subprocess
+#: seconds of imports and play no part in the sessions the plugin tests run.
+LEAN_SUBPROCESS = "-p no:schemathesis -p no:hypothesispytest -p no:anyio"
+
+
+@pytest.fixture(autouse=True)
+def _lean_pytest_subprocesses(request: pytest.FixtureRequest) -> None:
+    """Keep pytester's subprocess sessions from loading the fuzzing tools' pytest plugins."""
+    if "pytester" in request.fixturenames:
+        request.getfixturevalue("pytester")  # it clears PYTEST_ADDOPTS when it starts: set it after
+        request.getfixturevalue("monkeypatch").setenv("PYTEST_ADDOPTS", LEAN_SUBPROCESS)
+
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:

@@ -7,11 +7,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import multiprocessing
+import os
+import subprocess
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+import orjson
 import pytest
 import requests
 
@@ -140,3 +145,64 @@ def test_two_collector_processes_on_one_postgres_and_one_storage_act_as_one(
         assert [r.status_code for r in me] == [401, 401]
         for server in (first, second):
             assert "Traceback" not in server.server_log()
+
+
+XDIST_SUITE = """
+import os
+import pytest
+
+@pytest.mark.parametrize("n", range(40))
+def test_item(n):
+    every = int(os.environ["QAHUB_TEST_FAIL_EVERY"])
+    assert n % every, f"{n} is a multiple of {every}"
+"""
+
+
+def journaled(folder: Path) -> dict[str, tuple[dt.datetime, str]]:
+    """The (executed_at, status) of every result journaled by the session run in ``folder``."""
+    found: dict[str, tuple[dt.datetime, str]] = {}
+    for path in (folder / ".qahub" / "journal").glob("*.jsonl"):
+        for line in path.read_bytes().splitlines():
+            record = orjson.loads(line)
+            if record.get("type") == "result":
+                result = record["result"]
+                stamp = dt.datetime.fromisoformat(result["executed_at"].replace("Z", "+00:00"))
+                found[result["test_case_code"]] = (stamp, result["status"])
+    return found
+
+
+def test_two_xdist_sessions_in_parallel_leave_exact_rows(
+    start_server: ServerFactory, pytester: pytest.Pytester
+) -> None:
+    server = start_server()
+    make_codes(server, "XD", 40)
+    run_id = server.create_run("two sessions")
+    sessions = []
+    for name, every in (("a", 3), ("b", 4)):
+        folder = pytester.mkdir(name)
+        (folder / "conftest.py").write_text(
+            "def pytest_qahub_test_case(item):\n    return 'XD-%03d' % item.callspec.params['n']\n"
+        )
+        (folder / "test_suite.py").write_text(XDIST_SUITE)
+        env = {**os.environ, "QAHUB_TOKEN": server.token, "QAHUB_TEST_FAIL_EVERY": str(every)}
+        command = [
+            sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-n", "4", f"--qahub-run={run_id}",
+            f"--qahub-url={server.url}", "--qahub-batch-size=10", "--qahub-flush-timeout=60",
+        ]  # fmt: skip
+        process = subprocess.Popen(
+            command, cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
+        sessions.append((folder, process))
+    for _, process in sessions:
+        output = process.communicate(timeout=180)[0].decode()
+        assert process.returncode == pytest.ExitCode.TESTS_FAILED, output
+        assert "sent 40, rejected 0, waiting in journal 0" in output, output
+    first, second = (journaled(folder) for folder, _ in sessions)
+    assert len(first) == len(second) == 40
+    rows = rows_by_code(server, run_id)
+    assert len(rows) == 40
+    for code, row in rows.items():
+        stamp = dt.datetime.fromisoformat(row["executed_at"].replace("Z", "+00:00"))
+        newest = max(first[code], second[code])
+        allowed = {s for t, s in (first[code], second[code]) if t == newest[0]}
+        assert stamp == newest[0] and row["status"] in allowed, (code, row, first[code], second[code])
