@@ -159,9 +159,10 @@ class LoginPage(WebResource):
         if live_token(session) is not None:
             _redirect(resp, target)
             return
-        session = new_session()  # a CSRF value for the form, before anyone is signed in
-        self.codec.write(req, resp, session)
-        self._form(resp, session.csrf, target)
+        if session is None or session.token_id is not None:
+            session = new_session()  # a CSRF value for the form, before anyone is signed in
+            self.codec.write(req, resp, session)
+        self._form(resp, session.csrf, target)  # a second tab shares the first one's value
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         form = _read_form(req)

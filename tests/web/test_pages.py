@@ -221,6 +221,16 @@ def test_sign_in_rotates_the_csrf_value(browser: Browser) -> None:
     assert browser.csrf() != before
 
 
+def test_two_sign_in_tabs_share_one_csrf_value(browser: Browser) -> None:
+    first = browser.csrf()
+    second = browser.csrf()
+
+    response = browser.post_form("/login", {"csrf": first, "token": browser.api.token_for("read")})
+
+    assert first == second
+    assert response.status_code == 303
+
+
 def test_pages_forbid_scripts_and_framing(browser: Browser) -> None:
     browser.sign_in(browser.api.token_for("read"))
 
