@@ -37,8 +37,9 @@ def local_path(candidate: str | None) -> str:
 
 
 def _page_number(req: falcon.Request) -> int:
-    raw = req.get_param("page") or "1"
-    return int(raw) if raw.isdigit() and 0 < int(raw) < 10**9 else 1
+    raw = req.get_param("page") or ""
+    ok = raw.isascii() and raw.isdigit() and len(raw) <= 9  # "²" is a digit to isdigit(), not to int()
+    return max(int(raw), 1) if ok else 1
 
 
 def _redirect(resp: falcon.Response, location: str) -> None:
@@ -112,7 +113,7 @@ class RunPage(WebResource):
         status = (req.get_param("status") or "").upper()
         chosen = queries.ResultFilter(
             status=status if status in RESULT_STATUSES else None,
-            search=(req.get_param("q") or "").strip()[:MAX_SEARCH_CHARS],
+            search=(req.get_param("q") or "").replace("\x00", "").strip()[:MAX_SEARCH_CHARS],
             page=_page_number(req),
         )
         counts = queries.status_counts([run.id])[run.id]

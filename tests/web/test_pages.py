@@ -442,6 +442,17 @@ def test_the_run_page_shows_pages_of_200_with_previous_and_next(api: Api) -> Non
     assert f"1{DASH}100 of 100" in searched
 
 
+@pytest.mark.parametrize(
+    "query", ["page=0", "page=-1", "page=%C2%B2", "page=" + "9" * 5000, "page=x", "q=a%00b", "status=%00"]
+)
+def test_odd_query_parameters_still_render_a_page(api: Api, query: str) -> None:
+    run_id, _ = seed(api, [{"test_case_code": "TC-1", "status": "FAILED"}])
+
+    response = signed_in(api).get(f"/runs/{run_id}?{query}")
+
+    assert response.status_code == 200
+
+
 def test_another_projects_run_is_not_found(sqlite_api: Api) -> None:
     with sqlite_api.db.connection_context():
         other_run = create_run(create_project("other"), "theirs")
