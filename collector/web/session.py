@@ -18,11 +18,12 @@ from pathlib import Path
 import falcon
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from collector.config import Settings
+from collector.config import Settings, SettingsError
 from collector.models import ApiToken, Project
 
 COOKIE = "qahub_session"
 KEY_FILE = "secret_key"
+MIN_KEY_CHARS = 16
 _SALT = "qahub.web.session"
 
 
@@ -39,22 +40,31 @@ def secret_key(settings: Settings) -> str:
     if settings.secret_key:
         return settings.secret_key
     path = Path(settings.storage_dir).expanduser().resolve().parent / KEY_FILE
-    try:
-        return path.read_text(encoding="ascii").strip()
-    except FileNotFoundError:
-        pass  # first start: make one below
+    if not path.exists():
+        _make_key_file(path)
+    key = path.read_text(encoding="ascii").strip()
+    if len(key) < MIN_KEY_CHARS:
+        raise SettingsError(
+            f"{path} holds no usable key: delete it to make a new one, or set QAHUB_SECRET_KEY"
+        )
+    return key
+
+
+def _make_key_file(path: Path) -> None:
+    """Write a random key readable by the owner only; a collector starting alongside may win."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".{KEY_FILE}.{secrets.token_hex(8)}")
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="ascii") as handle:
         handle.write(secrets.token_urlsafe(48))
+        handle.flush()
+        os.fsync(handle.fileno())  # the key is on disk before its name is
     try:
-        os.link(temp, path)  # atomic and never overwrites: a collector starting alongside wins or loses
+        os.link(temp, path)  # atomic and never overwrites an existing key
     except FileExistsError:
         pass  # another process made the key first; everyone uses that one
     finally:
         temp.unlink()
-    return path.read_text(encoding="ascii").strip()
 
 
 class SessionCodec:

@@ -16,7 +16,7 @@ import pytest
 
 from collector import tokens
 from collector.app import create_app
-from collector.config import Settings
+from collector.config import Settings, SettingsError
 from collector.ids import new_ids
 from collector.models import Result, TestCase
 from collector.projects import create_project
@@ -255,6 +255,13 @@ def test_the_secret_key_is_made_once_with_owner_only_access(tmp_path) -> None:
     assert secret_key(settings.model_copy(update={"secret_key": "from-the-environment!"})) == (
         "from-the-environment!"
     )
+
+
+def test_an_empty_secret_key_file_is_refused(tmp_path) -> None:
+    (tmp_path / KEY_FILE).write_text("\n")
+
+    with pytest.raises(SettingsError, match="holds no usable key"):
+        secret_key(Settings(storage_dir=tmp_path / "attachments"))
 
 
 def test_the_stylesheet_is_served(browser: Browser) -> None:
