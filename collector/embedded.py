@@ -16,20 +16,27 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+import peewee
+
 from collector import attachments, cases, runs
 from collector.config import DEFAULT_DATABASE_URL, Settings, load_settings
 from collector.db import open_database
-from collector.errors import BadRequest, PayloadTooLarge
+from collector.errors import BadRequest, PayloadTooLarge, ServiceUnavailable
 from collector.projects import get_project
 from collector.results import upsert_results
 from collector.schema import upgrade
 from collector.storage import DirectoryStorage
 
 
-def embedded_settings(root: Path) -> Settings:
-    """Settings for an embedded collector: the environment's, with paths relative to ``root``."""
+def embedded_settings(root: Path, database_url: str | None = None) -> Settings:
+    """Settings for an embedded collector: the environment's, with paths relative to ``root``.
+
+    ``database_url`` wins over ``QAHUB_DATABASE_URL`` (a journal names the database it was for).
+    """
     overrides: dict[str, object] = {}
-    if "QAHUB_DATABASE_URL" not in os.environ:
+    if database_url:
+        overrides["database_url"] = database_url
+    elif "QAHUB_DATABASE_URL" not in os.environ:
         overrides["database_url"] = f"sqlite:///{root / DEFAULT_DATABASE_URL.removeprefix('sqlite:///')}"
     if "QAHUB_STORAGE_DIR" not in os.environ:
         overrides["storage_dir"] = root / ".qahub" / "attachments"
@@ -56,8 +63,12 @@ class EmbeddedCollector:
 
     @contextmanager
     def _session(self) -> Iterator[None]:
-        with self._lock, self.db.connection_context():
-            yield
+        try:
+            with self._lock, self.db.connection_context():
+                yield
+        except peewee.OperationalError as ex:
+            # A locked or unreachable database is worth another try later, like a 503.
+            raise ServiceUnavailable(f"The database is unavailable: {ex}") from ex
 
     def ensure_run(self, run_id: str) -> dict:
         """Return run ``run_id``, creating it on first use."""

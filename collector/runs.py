@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 from collector.db import write_transaction
-from collector.errors import NotFound, shorten
+from collector.errors import BadRequest, NotFound, shorten
 from collector.ids import new_id
 from collector.models import Project, Run, iso, utcnow
+
+RUN_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 def run_dict(run: Run) -> dict:
@@ -36,6 +40,10 @@ def create_run(project: Project, name: str = "", run_id: str | None = None) -> R
 
 def ensure_run(project: Project, run_id: str, name: str = "") -> Run:
     """Return run ``run_id``, creating it in ``project`` if no run has that id."""
+    if not RUN_ID.fullmatch(run_id):
+        raise BadRequest(
+            f"Run id {shorten(run_id)!r}: use 1-64 letters, digits, '.', '_' or '-' (e.g. local-1)"
+        )
     with write_transaction():
         run = Run.get_or_none(Run.id == run_id)
         if run is None:

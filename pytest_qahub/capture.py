@@ -71,7 +71,7 @@ class Capture:
         """Map every item and count how many items share each code."""
         self._group_sizes.clear()
         for index, item in enumerate(session.items):
-            mapping = map_item(item, self._settings.unmapped)
+            mapping = map_item(item, self._settings.unmapped, self._settings.embedded)
             item.stash[MAPPING_KEY] = mapping
             self._indexes[item.nodeid] = index
             if mapping is not None:
@@ -104,7 +104,9 @@ class Capture:
         if MAPPING_KEY in item.stash:
             mapping = item.stash[MAPPING_KEY]
         else:  # an item added after collection finished
-            mapping = item.stash[MAPPING_KEY] = map_item(item, self._settings.unmapped)
+            mapping = item.stash[MAPPING_KEY] = map_item(
+                item, self._settings.unmapped, self._settings.embedded
+            )
         return {
             "nodeid": item.nodeid,
             "index": self._indexes.get(item.nodeid, len(self._indexes)),

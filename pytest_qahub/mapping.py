@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 
@@ -66,20 +66,23 @@ def _optional(value: object) -> str | None:
     return str(value) if value is not None and str(value) != "" else None
 
 
-def map_item(item: pytest.Item, unmapped: str) -> CaseMapping | None:
+def map_item(item: pytest.Item, unmapped: str, create_missing: bool = False) -> CaseMapping | None:
     """Return the case an item reports to, or None when it is unmapped and skipped.
 
     The marker wins; then the first ``pytest_qahub_test_case`` answer; then, with
     ``unmapped == "create"``, a case named after the node id (parameters stripped).
+    With ``create_missing`` (the embedded collector) a marker's or hook's code that does
+    not exist yet is created too, titled after the node id.
     """
+    name = base_nodeid(item.nodeid)
+    title = name if create_missing else None
     mapping = _from_marker(item)
     if mapping is not None:
-        return mapping
+        return replace(mapping, create_title=title)
     code = item.config.hook.pytest_qahub_test_case(item=item)
     if isinstance(code, str) and code.strip():
-        return CaseMapping(code=code.strip())
+        return CaseMapping(code=code.strip(), create_title=title)
     if unmapped == "create":
-        name = base_nodeid(item.nodeid)
         # Long node ids keep their end: the test's own name is the useful part.
         return CaseMapping(code=name[-CODE_LIMIT:], create_title=name)
     return None

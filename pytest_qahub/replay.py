@@ -6,9 +6,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TextIO
 
-from .client import HttpTransport
 from .delivery import Delivery, send_all
+from .errors import ClientError
 from .journal import Journal, default_directory, load
+from .transport import transport_for_url
 
 BATCH_SIZE = 100
 
@@ -58,7 +59,11 @@ def _replay_one(path: Path, url: str | None, token: str | None, out: TextIO) -> 
     if not target or not state.run_id:
         out.write(f"{path}: no URL to send to; pass --url\n")
         return 2
-    transport = HttpTransport(target, token)
+    try:
+        transport = transport_for_url(target, token)
+    except ClientError as ex:
+        out.write(f"{path}: cannot open {target}: {ex.message}\n")
+        return 2
     journal = Journal.reopen(state)
     try:
         delivery = Delivery(transport, journal, state.run_id, known_codes=None)

@@ -31,6 +31,11 @@ class Settings:
     flush_timeout: float = 10.0
     screenshots: str = "failed"
 
+    @property
+    def embedded(self) -> bool:
+        """True when no URL is set: results go to the embedded collector."""
+        return self.url is None
+
 
 @dataclass(frozen=True)
 class _Spec:
@@ -157,12 +162,16 @@ def resolve_settings(config: pytest.Config, environ: Mapping[str, str] | None = 
     run = _resolve(config, "run", _text, None, env)
     if run is None:
         return None
+    url = _resolve(config, "url", _url, None, env)
     return Settings(
         run=run,
-        url=_resolve(config, "url", _url, None, env),
+        url=url,
         token=_resolve(config, "token", _text, None, env),
         batch_size=_resolve(config, "batch_size", _positive_int, 100, env),
-        unmapped=_resolve(config, "unmapped", _choice(UNMAPPED_CHOICES), "skip", env),
+        # Embedded, every test is reported; a server's project keeps only the tests mapped to it.
+        unmapped=_resolve(
+            config, "unmapped", _choice(UNMAPPED_CHOICES), "create" if url is None else "skip", env
+        ),
         strict=_resolve(config, "strict", _boolean, False, env),
         framework=_resolve(config, "framework", _text, "pytest", env),
         flush_timeout=_resolve(config, "flush_timeout", _seconds, 10.0, env),
@@ -201,7 +210,7 @@ def add_options(parser: pytest.Parser) -> None:
         "--qahub-unmapped",
         dest="qahub_unmapped",
         metavar="skip|create",
-        help="tests without a case code: skip them (default) or create cases",
+        help="tests without a case code: skip them or create cases (default: skip; create when embedded)",
     )
     group.addoption(
         "--qahub-strict",

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from .embedded import is_database_url
+
 SHOWN_REJECTIONS = 5
 
 
@@ -37,15 +39,23 @@ class Summary:
         """The command that sends what this session's journal still holds."""
         if self.journal is None:
             return "qahub replay"
-        try:
-            shown = os.path.relpath(self.journal)
-        except ValueError:  # another drive on Windows
-            shown = str(self.journal)
-        return f"qahub replay {shown}"
+        return f"qahub replay {_relative(self.journal)}"
+
+    def where(self) -> list[str]:
+        """Say where the run's results can be seen."""
+        if not is_database_url(self.url):
+            return [f"run {self.run_id} at {self.url}/api/v1/runs/{self.run_id}/results"]
+        database = self.url.split("://", 1)[1].removeprefix("/")
+        if self.url.startswith("sqlite"):
+            database = _relative(Path(database))
+        return [
+            f"run {self.run_id} in {database} (embedded collector)",
+            f"  see it: qahub results {self.run_id}   or: qahub serve, then open http://127.0.0.1:8080/",
+        ]
 
     def lines(self) -> list[str]:
         """Render the block's lines."""
-        lines = [f"run {self.run_id} at {self.url}/api/v1/runs/{self.run_id}/results"]
+        lines = self.where()
         counts = f"sent {self.sent}, rejected {len(self.rejected)}, waiting in journal {self.waiting}"
         counts += f", unmapped tests {self.unmapped} (not reported)"
         if self.created_cases:
@@ -65,6 +75,13 @@ class Summary:
             lines.append(f"  {self.waiting} results wait in {self.journal}")
             lines.append(f"  send them later with: {self.replay_command()}")
         return lines
+
+
+def _relative(path: Path) -> str:
+    try:
+        return os.path.relpath(path)
+    except ValueError:  # another drive on Windows
+        return str(path)
 
 
 def write_summary(terminalreporter: pytest.TerminalReporter, summary: Summary) -> None:

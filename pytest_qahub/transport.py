@@ -7,6 +7,7 @@ collector will implement the same methods.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
@@ -67,18 +68,29 @@ class Transport(Protocol):
         ...
 
 
-def make_transport(settings: Settings, config: pytest.Config | None = None) -> Transport:
-    """Build the transport the settings ask for; the one place that chooses it.
+def make_transport(settings: Settings, config: pytest.Config) -> Transport:
+    """Build the transport the settings ask for: HTTP with a URL, else the embedded collector.
 
     Raises:
-        pytest.UsageError: No collector URL is configured.
+        pytest.UsageError: The embedded collector cannot open its database.
     """
-    if not settings.url:
-        # The embedded collector plugs in here once it exists.
-        raise pytest.UsageError(
-            "--qahub-url (or QAHUB_URL, or ini qahub_url) is required: set it to the "
-            "collector's base URL, e.g. http://127.0.0.1:8080"
-        )
+    if settings.url:
+        return transport_for_url(settings.url, settings.token)
+    from .embedded import EmbeddedTransport
+    from .errors import ClientError
+
+    try:
+        return EmbeddedTransport(config.rootpath)
+    except ClientError as ex:
+        raise pytest.UsageError(f"QAHub embedded collector: {ex.message}") from ex
+
+
+def transport_for_url(url: str, token: str | None) -> Transport:
+    """Return the transport for a URL: a collector's HTTP URL, or an embedded database URL."""
+    from .embedded import EmbeddedTransport, is_database_url
+
+    if is_database_url(url):
+        return EmbeddedTransport(Path.cwd(), database_url=url)
     from .client import HttpTransport
 
-    return HttpTransport(settings.url, settings.token)
+    return HttpTransport(url, token)

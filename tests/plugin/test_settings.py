@@ -18,7 +18,10 @@ def test_it_is_off_without_a_run(pytester: pytest.Pytester) -> None:
 
 
 def test_it_uses_defaults_when_only_a_run_is_given(pytester: pytest.Pytester) -> None:
-    assert resolve(pytester, "--qahub-run=r1") == Settings(run="r1", url=None, token=None)
+    # No URL means the embedded collector, which reports unmapped tests too.
+    assert resolve(pytester, "--qahub-run=r1") == Settings(run="r1", url=None, token=None, unmapped="create")
+    assert resolve(pytester, "--qahub-run=r1", "--qahub-url=http://h:1").unmapped == "skip"
+    assert resolve(pytester, "--qahub-run=r1", "--qahub-unmapped=skip").unmapped == "skip"
 
 
 def test_the_cli_beats_the_environment_which_beats_the_ini(pytester: pytest.Pytester) -> None:
@@ -91,12 +94,18 @@ def test_a_bad_value_stops_pytest_before_any_test_runs(
     result.stdout.no_fnmatch_line("*passed*")
 
 
-def test_a_missing_url_is_a_usage_error(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_unusable_embedded_database_is_a_usage_error(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("QAHUB_URL", raising=False)
+    monkeypatch.setenv("QAHUB_DATABASE_URL", "mongodb://nowhere/db")
     pytester.makepyfile("def test_a(): pass")
     result = pytester.runpytest_subprocess("--qahub-run=r")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["ERROR: --qahub-url (or QAHUB_URL*) is required*"])
+    result.stderr.fnmatch_lines(
+        ["ERROR: QAHub embedded collector: QAHUB_DATABASE_URL 'mongodb://nowhere/db'*"]
+    )
+    result.stdout.no_fnmatch_line("*passed*")
 
 
 def test_without_a_run_the_plugin_registers_only_its_options_and_marker(
