@@ -229,7 +229,7 @@ def cmd_replay(args, settings, out) -> int:
     from pytest_qahub.replay import replay
 
     token = args.token or os.environ.get("QAHUB_TOKEN")
-    return replay([Path(p) for p in args.paths], args.url, token, out)
+    return replay([Path(p) for p in args.paths], args.url, token, out, args.run)
 
 
 def _table(headers: Sequence[str], rows: list[Sequence[str]], out: TextIO) -> None:
@@ -312,6 +312,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--url", help="collector base URL (default: the one recorded in each journal)")
     p.add_argument("--token", help="API token (default: $QAHUB_TOKEN)")
+    p.add_argument(
+        "--run",
+        metavar="ID",
+        help="run to send to (default: the journal's); with another "
+        "--url or --run every journaled result is copied there",
+    )
     p.add_argument(
         "paths", nargs="*", metavar="PATH", help="journal files or folders (default .qahub/journal)"
     )
