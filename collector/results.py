@@ -100,11 +100,13 @@ def upsert_results(project: Project, run_id: str, raw_items: list) -> UpsertOutc
     rejected = {index: (_reference(raw), message) for index, raw, message in invalid}
     now = utcnow()
     sqlite = is_sqlite(database)
+    # Cases are never deleted, so they can be looked up before taking SQLite's write lock:
+    # the less a batch does under it, the more batches of other writers get through.
+    by_code, by_id = _case_ids(project, valid)
     with write_transaction():
         run = get_run(project, run_id)
         if run.status == "COMPLETED":
             raise Conflict(f"Run '{run_id}' is COMPLETED and takes no more results")
-        by_code, by_id = _case_ids(project, valid)
         rows: dict[str, tuple] = {}  # case id -> row; a later item for the same case wins
         resolved: list[tuple[int, str, str, str]] = []
         ids = iter(new_ids(len(valid)))
