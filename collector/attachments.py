@@ -20,7 +20,7 @@ import peewee
 from collector import filetypes
 from collector.config import MIB, Settings
 from collector.db import database, is_sqlite, write_transaction
-from collector.errors import NotFound
+from collector.errors import NotFound, shorten
 from collector.ids import new_id
 from collector.models import Attachment, Project, Result, Run, iso, utcnow
 from collector.multipart import FilePart, Limits, discard, receive_files, spool_files
@@ -76,7 +76,7 @@ def attachment_dict(attachment: Attachment) -> dict:
 def _require_plausible(kind: str, record_id: str) -> None:
     # No id holds a NUL, and PostgreSQL refuses NUL in any text parameter (a 500 otherwise).
     if "\x00" in record_id:
-        raise NotFound(f"{kind} {record_id!r} was not found")
+        raise NotFound(f"{kind} {shorten(record_id)!r} was not found")
 
 
 def get_result(project: Project, result_id: str) -> Result:
@@ -89,7 +89,7 @@ def get_result(project: Project, result_id: str) -> Result:
         .first()
     )
     if result is None:
-        raise NotFound(f"Result '{result_id}' was not found")
+        raise NotFound(f"Result '{shorten(result_id)}' was not found")
     return result
 
 
@@ -162,10 +162,10 @@ def _store(result_id: str, rows: list[Attachment], parts: list[FilePart], storag
         try:
             with write_transaction():
                 if not Result.select().where(Result.id == result_id).exists():
-                    raise NotFound(f"Result '{result_id}' was not found")
+                    raise NotFound(f"Result '{shorten(result_id)}' was not found")
                 Attachment.bulk_create(rows)
         except peewee.IntegrityError as ex:  # the result was deleted meanwhile
-            raise NotFound(f"Result '{result_id}' was not found") from ex
+            raise NotFound(f"Result '{shorten(result_id)}' was not found") from ex
         done = True
     finally:
         if not done:
@@ -190,7 +190,7 @@ def get_attachment(project: Project, attachment_id: str) -> Attachment:
         .first()
     )
     if attachment is None:
-        raise NotFound(f"Attachment '{attachment_id}' was not found")
+        raise NotFound(f"Attachment '{shorten(attachment_id)}' was not found")
     return attachment
 
 

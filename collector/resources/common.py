@@ -12,6 +12,8 @@ from collector.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 from collector.schemas import describe
 
 M = TypeVar("M", bound=BaseModel)
+#: The largest offset both databases take (a 64-bit signed integer); beyond it they fail.
+MAX_OFFSET = 2**63 - 1
 
 
 def read_json(req: falcon.Request, max_bytes: int) -> object:
@@ -52,8 +54,8 @@ def page_params(req: falcon.Request, max_limit: int = 500, default: int = 100) -
     offset = _int_param(req, "offset", 0)
     if not 1 <= limit <= max_limit:
         raise BadRequest(f"limit must be between 1 and {max_limit}")
-    if offset < 0:
-        raise BadRequest("offset must not be negative")
+    if not 0 <= offset <= MAX_OFFSET:
+        raise BadRequest(f"offset must be between 0 and {MAX_OFFSET}")
     return limit, offset
 
 
