@@ -1,13 +1,15 @@
-"""Send journaled results in one batch and record the outcome; shared by sender and replay."""
+"""Send journaled results in batches, then their attachments; shared by sender and replay."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from .errors import ClientError, Conflict, PayloadTooLarge, QAHubError
-from .journal import Entry, Journal
-from .transport import Transport
+from .errors import TRANSIENT_ERRORS, AuthError, ClientError, Conflict, PayloadTooLarge, QAHubError
+from .journal import AttachmentEntry, Entry, Journal
+from .transport import Attachment, Transport
 
 
 @dataclass
@@ -19,6 +21,9 @@ class DeliveryStats:
     rejected: list[tuple[str, str]] = field(default_factory=list)
     created_cases: int = 0
     last_error: str | None = None
+    attachments_sent: int = 0
+    #: (test case code, file name, reason) for each attachment that will never be uploaded.
+    attachments_refused: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 class Delivery:
@@ -32,6 +37,10 @@ class Delivery:
         self.run_id = run_id
         self.stats = DeliveryStats()
         self._known = set(known_codes or ())
+        #: test case code -> result id, from the upserts' answers.
+        self.result_ids: dict[str, str] = {}
+        #: codes whose results were rejected: their attachments have no result to go to.
+        self.rejected_codes: set[str] = set()
 
     def send(self, batch: Sequence[Entry]) -> None:
         """Post one batch and record accepted and rejected items.
@@ -50,13 +59,60 @@ class Delivery:
             if isinstance(index, int) and 0 <= index < len(batch):
                 rejected[batch[index].seq] = str(error.get("message", "rejected"))
         delivered = [entry.seq for entry in batch if entry.seq not in rejected]
-        self.journal.mark_delivered(delivered)
+        ids = {
+            str(item["test_case_code"]): str(item["id"])
+            for item in outcome.accepted
+            if isinstance(item, dict) and item.get("test_case_code") and item.get("id")
+        }
+        self.journal.mark_delivered(delivered, ids)
         self.journal.mark_rejected(rejected)
+        self.result_ids.update(ids)
         self.stats.sent += len(delivered)
         for entry in batch:
             if entry.seq in rejected:
                 code = str(entry.payload.get("test_case_code"))
                 self.stats.rejected.append((code, rejected[entry.seq]))
+                self.rejected_codes.add(code)
+
+    def upload(self, entries: Sequence[AttachmentEntry]) -> tuple[list[AttachmentEntry], QAHubError | None]:
+        """Upload the attachments whose result id is known, one file per request.
+
+        Returns the entries still waiting (no result id yet, or after a failure that may
+        pass) and that failure. A refusal (413, 415, a missing file, a rejected result)
+        is journaled as final and reported; uploaded and refused files are removed.
+        """
+        waiting: list[AttachmentEntry] = []
+        for index, entry in enumerate(entries):
+            if entry.code in self.rejected_codes and entry.code not in self.result_ids:
+                self._refuse(entry, "its result was rejected")
+                continue
+            result_id = self.result_ids.get(entry.code)
+            if result_id is None:
+                waiting.append(entry)
+                continue
+            try:
+                content = Path(entry.path).read_bytes()
+            except OSError as ex:
+                self._refuse(entry, f"cannot read {entry.path}: {ex.strerror or ex}")
+                continue
+            try:
+                self.transport.upload_attachment(result_id, [Attachment(entry.name, content, entry.mime)])
+            except (*TRANSIENT_ERRORS, AuthError) as ex:
+                # May pass later (or with another token at replay): keep it and stop here.
+                self.stats.last_error = f"attachment {entry.name}: {ex}"
+                return waiting + list(entries[index:]), ex
+            except ClientError as ex:
+                self._refuse(entry, str(ex))
+                continue
+            self.journal.mark_attachments_done([entry.seq])
+            self.stats.attachments_sent += 1
+            _remove(entry.path)
+        return waiting, None
+
+    def _refuse(self, entry: AttachmentEntry, reason: str) -> None:
+        self.journal.mark_attachments_refused({entry.seq: reason})
+        self.stats.attachments_refused.append((entry.code, entry.name, reason))
+        _remove(entry.path)
 
     def _create_cases(self, batch: Sequence[Entry]) -> None:
         """Create the cases that unmapped results asked for (an existing code is fine)."""
@@ -99,3 +155,14 @@ def send_all(
             return remaining, ex
         remaining = remaining[size:]
     return [], None
+
+
+def _remove(path: str) -> None:
+    """Remove a pending file and its session folder once empty; a leftover is harmless."""
+    file = Path(path)
+    try:
+        file.unlink(missing_ok=True)
+    except OSError:
+        return  # settled in the journal already; a leftover file is only clutter
+    with contextlib.suppress(OSError):  # the folder still holds other pending files
+        file.parent.rmdir()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
@@ -26,8 +27,11 @@ def pytest_qahub_result(item: pytest.Item, result: dict[str, Any]) -> None:
 
 
 @pytest.hookspec(firstresult=True)
-def pytest_qahub_screenshot(item: pytest.Item) -> bytes | None:
-    """Return a PNG screenshot for a failed or broken item, or None.
+def pytest_qahub_screenshot(item: pytest.Item) -> bytes | str | os.PathLike[str] | None:
+    """Return a PNG screenshot (bytes, or the path of a PNG file) of a failed or broken item.
 
-    Reserved for the screenshot feature; the plugin does not call it yet.
+    Called in the process running the item, right after its setup or call phase failed and
+    before its fixtures are torn down, on the test's thread. Return None to let the plugin
+    look for a Playwright page or a Selenium WebDriver among the fixtures. Keep it quick: a
+    hook is not interrupted. Errors are reported in the summary, never raised into the test.
     """

@@ -1,9 +1,11 @@
 """The local journal: an append-only JSON-lines file per session.
 
 Line one is a header (url, run id). Then ``result`` records, each with a sequence
-number, and ``delivered`` / ``rejected`` records naming sequence numbers. Loading a
-journal yields the results no later record settles. A truncated last line (a killed
-process) is ignored.
+number, and ``delivered`` / ``rejected`` records naming sequence numbers (``delivered``
+also maps each accepted code to its result id). ``attachment`` records name a file to
+upload to a code's result; ``attachment_done`` / ``attachment_refused`` settle them.
+Loading a journal yields the results and attachments no later record settles. A
+truncated last line (a killed process) is ignored.
 """
 
 from __future__ import annotations
@@ -39,6 +41,17 @@ class Entry:
     create_title: str | None = None
 
 
+@dataclass(frozen=True)
+class AttachmentEntry:
+    """A journaled attachment: a file waiting to be uploaded to its code's result."""
+
+    seq: int
+    code: str
+    path: str
+    name: str
+    mime: str
+
+
 @dataclass
 class JournalState:
     """What a journal file says."""
@@ -46,11 +59,20 @@ class JournalState:
     path: Path
     header: dict[str, Any]
     pending: list[Entry] = field(default_factory=list)
+    #: Every result, delivered or not (for copying a run to another collector).
+    entries: list[Entry] = field(default_factory=list)
     delivered: int = 0
     rejected: dict[int, str] = field(default_factory=dict)
     corrupt_lines: int = 0
     next_seq: int = 1
     ends_cleanly: bool = True
+    attachments: list[AttachmentEntry] = field(default_factory=list)
+    attachments_done: int = 0
+    attachments_refused: dict[int, str] = field(default_factory=dict)
+    #: test case code -> result id, from the collector's answers so far.
+    result_ids: dict[str, str] = field(default_factory=dict)
+    #: codes whose results the collector rejected (their attachments have nowhere to go).
+    rejected_codes: set[str] = field(default_factory=set)
 
     @property
     def url(self) -> str | None:
@@ -84,24 +106,45 @@ def load(path: Path) -> JournalState:
     results: dict[int, Entry] = {}
     delivered: set[int] = set()
     rejected: dict[int, str] = {}
+    files: dict[int, AttachmentEntry] = {}
+    done: set[int] = set()
+    refused: dict[int, str] = {}
+    ids: dict[str, str] = {}
     for record in records[1:]:
         kind = record.get("type")
         if kind == "result":
             results[record["seq"]] = Entry(record["seq"], record["result"], record.get("create"))
         elif kind == "delivered":
             delivered.update(record["seqs"])
+            ids.update(record.get("ids") or {})
         elif kind == "rejected":
             rejected.update({int(seq): message for seq, message in record["messages"].items()})
+        elif kind == "attachment":
+            seq = record["seq"]
+            files[seq] = AttachmentEntry(seq, record["code"], record["path"], record["name"], record["mime"])
+        elif kind == "attachment_done":
+            done.update(record["seqs"])
+        elif kind == "attachment_refused":
+            refused.update({int(seq): message for seq, message in record["messages"].items()})
     settled = delivered | set(rejected)
+    files_settled = done | set(refused)
     return JournalState(
         path=path,
         header=records[0],
         pending=[entry for seq, entry in sorted(results.items()) if seq not in settled],
+        entries=[entry for _, entry in sorted(results.items())],
         delivered=len(delivered & set(results)),
         rejected=rejected,
         corrupt_lines=corrupt,
-        next_seq=max(results, default=0) + 1,
+        next_seq=max([*results, *files], default=0) + 1,
         ends_cleanly=raw.endswith(b"\n") or not raw,
+        attachments=[entry for seq, entry in sorted(files.items()) if seq not in files_settled],
+        attachments_done=len(done & set(files)),
+        attachments_refused=refused,
+        result_ids=ids,
+        rejected_codes={
+            str(results[seq].payload.get("test_case_code")) for seq in rejected if seq in results
+        },
     )
 
 
@@ -151,19 +194,50 @@ class Journal:
 
     def append_result(self, payload: dict[str, Any], create_title: str | None = None) -> Entry:
         """Append a result and return it with its sequence number."""
-        with self._lock:
-            seq = self._next_seq
-            self._next_seq += 1
+        seq = self._next()
         record: dict[str, Any] = {"type": "result", "seq": seq, "result": payload}
         if create_title:
             record["create"] = create_title
         self._write(record)
         return Entry(seq, payload, create_title)
 
-    def mark_delivered(self, seqs: list[int]) -> None:
-        """Record that the server accepted these results."""
+    def _next(self) -> int:
+        with self._lock:
+            seq = self._next_seq
+            self._next_seq += 1
+        return seq
+
+    def append_attachment(self, code: str, path: str, name: str, mime: str) -> AttachmentEntry:
+        """Append a file to upload to code's result; return it with its sequence number."""
+        entry = AttachmentEntry(self._next(), code, path, name, mime)
+        self._write(
+            {"type": "attachment", "seq": entry.seq, "code": code, "path": path, "name": name, "mime": mime}
+        )
+        return entry
+
+    def mark_delivered(self, seqs: list[int], ids: dict[str, str] | None = None) -> None:
+        """Record that the server accepted these results, and the result id of each code."""
         if seqs:
-            self._write({"type": "delivered", "seqs": seqs, "at": _now()})
+            record: dict[str, Any] = {"type": "delivered", "seqs": seqs, "at": _now()}
+            if ids:
+                record["ids"] = ids
+            self._write(record)
+
+    def mark_attachments_done(self, seqs: list[int]) -> None:
+        """Record that these attachments were uploaded."""
+        if seqs:
+            self._write({"type": "attachment_done", "seqs": seqs, "at": _now()})
+
+    def mark_attachments_refused(self, messages: dict[int, str]) -> None:
+        """Record that these attachments will never be uploaded (413, 415, no result), and why."""
+        if messages:
+            self._write(
+                {
+                    "type": "attachment_refused",
+                    "messages": {str(k): v for k, v in messages.items()},
+                    "at": _now(),
+                }
+            )
 
     def mark_rejected(self, messages: dict[int, str]) -> None:
         """Record that the server refused these results, with its messages."""

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from .attach import SESSION_INPUT, Attacher, PendingStore, new_session_id, pending_root
 from .mapping import MARKER_HELP
 from .settings import Settings, add_options, resolve_settings
 
 SETTINGS_KEY = pytest.StashKey[Settings]()
+STORE_KEY = pytest.StashKey[PendingStore]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -34,14 +36,29 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     config.stash[SETTINGS_KEY] = settings
     from .capture import Capture
+    from .screenshots import Screenshots
 
+    worker = _is_xdist_worker(config)
+    session = config.workerinput.get(SESSION_INPUT) if worker else None  # type: ignore[attr-defined]
+    store = PendingStore(pending_root(config.rootpath) / (session or new_session_id()))
+    config.stash[STORE_KEY] = store
     config.pluginmanager.register(Capture(config, settings), "qahub-capture")
-    if _is_xdist_worker(config):
+    config.pluginmanager.register(Screenshots(store, settings.screenshots == "failed"), "qahub-screenshots")
+    if worker:
         return  # workers only capture; the controller sends
     from .reporter import Reporter, XdistHooks
     from .transport import make_transport
 
-    reporter = Reporter(config, settings, make_transport(settings, config))
+    reporter = Reporter(config, settings, make_transport(settings, config), store.directory)
     config.pluginmanager.register(reporter, "qahub-reporter")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(XdistHooks(reporter), "qahub-xdist")
+
+
+@pytest.fixture
+def qahub_attach(request: pytest.FixtureRequest) -> Attacher:
+    """Attach a file or bytes to this test's QAHub result.
+
+    ``qahub_attach(path_or_bytes, name=None, mime=None)``; without a QAHub run it does nothing.
+    """
+    return Attacher(request.node, request.config.stash.get(STORE_KEY, None))

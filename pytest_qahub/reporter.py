@@ -5,11 +5,14 @@ Registered only in the process that owns the session (never on an xdist worker).
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from .attach import ATTACHMENTS_ATTR, ERRORS_ATTR, SESSION_INPUT
 from .capture import ITEM_ATTR, MAPPING_KEY, RESULT_ATTR
 from .delivery import Delivery
 from .errors import TRANSIENT_ERRORS, AuthError, NotFound, QAHubError, QAHubWarning, ResponseError
@@ -24,8 +27,12 @@ from .transport import Transport
 class Reporter:
     """Plugin object fed by ``pytest_runtest_logreport``; finished in ``pytest_sessionfinish``."""
 
-    def __init__(self, config: pytest.Config, settings: Settings, transport: Transport) -> None:
+    def __init__(
+        self, config: pytest.Config, settings: Settings, transport: Transport, pending: Path | None = None
+    ) -> None:
         self.config = config
+        #: This session's folder of attachment files not uploaded yet (shared with its workers).
+        self.pending = pending
         self.settings = settings
         self.transport = transport
         self.journal: Journal | None = None
@@ -33,6 +40,8 @@ class Reporter:
         self.known_codes: set[str] | None = None
         self.summary = Summary(run_id=settings.run, url=transport.url)
         self._groups: dict[str, list[dict[str, Any]]] = {}
+        self._files: dict[str, list[dict[str, str]]] = {}  # code -> attachment records
+        self._journaled_files: set[str] = set()
         self._started: dict[str, dict[str, Any]] = {}
         self._reruns: set[tuple[str, int]] = set()
         self._unknown: Counter[str] = Counter()
@@ -121,11 +130,14 @@ class Reporter:
         skeleton = getattr(report, ITEM_ATTR, None)
         if isinstance(skeleton, dict):
             self._started[report.nodeid] = skeleton
+        self.summary.capture_errors.extend(str(error) for error in getattr(report, ERRORS_ATTR, None) or ())
+        files = [f for f in getattr(report, ATTACHMENTS_ATTR, None) or () if isinstance(f, dict)]
         result = getattr(report, RESULT_ATTR, None)
         if not isinstance(result, dict) or (report.nodeid, attempt) in self._reruns:
-            return  # not a teardown, or the teardown of an attempt that is rerun
+            _discard(files)  # not a teardown, or the teardown of an attempt that is rerun
+            return
         self._started.pop(report.nodeid, None)
-        self._add(result)
+        self._add(result, files)
 
     def mark_crashed(self, nodeid: str, message: str) -> None:
         """Record an item whose xdist worker died while running it as UNKNOWN."""
@@ -133,33 +145,57 @@ class Reporter:
         if skeleton is not None:
             self._add(dict(skeleton, error_message=message, error_stack=message))
 
-    def _add(self, result: dict[str, Any]) -> None:
+    def _add(self, result: dict[str, Any], files: list[dict[str, str]] | None = None) -> None:
         code = result.get("code")
         if code is None:
             self.summary.unmapped += 1
+            _discard(files or [])
             return
         group = self._groups.setdefault(code, [])
         group.append(result)
+        self._files.setdefault(code, []).extend(files or [])
         if len(group) >= int(result.get("group_size") or 1):
             self._finish(code)
 
     def _finish(self, code: str) -> None:
         results = self._groups.pop(code)
+        files = self._files.pop(code, [])
         create_title = results[0].get("create_title")
         if self.known_codes is not None and code not in self.known_codes and not create_title:
             self._unknown[code] += 1
+            _discard(files)
             return
         payload = aggregate(results)
         if self.journal is None:
+            _discard(files)
             return  # the session never started (usage error)
         try:
             entry = self.journal.append_result(payload, create_title)
         except OSError as ex:
             self.summary.notes.append(f"could not write the journal: {ex}")
+            _discard(files)
             return
         self._journaled += 1
         if self.sender is not None:
             self.sender.submit(entry)
+        self._journal_files(code, files)
+
+    def _journal_files(self, code: str, files: list[dict[str, str]]) -> None:
+        """Journal each attachment of code's result and hand it to the sender."""
+        assert self.journal is not None
+        for record in files:
+            try:
+                entry = self.journal.append_attachment(
+                    code, str(record["path"]), str(record["name"]), str(record["mime"])
+                )
+            except (OSError, KeyError) as ex:
+                self.summary.notes.append(f"could not journal attachment {record.get('name')}: {ex}")
+                _discard([record])
+                continue
+            self._journaled_files.add(entry.path)
+            self.summary.attachments_waiting += 1
+            if self.sender is not None:
+                self.sender.submit_attachment(entry)
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
@@ -184,6 +220,9 @@ class Reporter:
             self.summary.created_cases = stats.created_cases
             self.summary.last_error = stats.last_error
             self.summary.waiting = self.sender.undelivered
+            self.summary.attachments_sent = stats.attachments_sent
+            self.summary.attachments_refused = list(stats.attachments_refused)
+            self.summary.attachments_waiting = self.sender.attachments_waiting
         else:
             self.summary.waiting = self._journaled
         if self.journal is not None:
@@ -206,7 +245,25 @@ class Reporter:
                     self.journal.path.unlink()  # nothing to replay: leave no clutter
             except OSError as ex:
                 self.summary.notes.append(f"could not close the journal: {ex}")
+        self._clean_pending()
         self.transport.close()
+
+    def _clean_pending(self) -> None:
+        """Remove this session's pending files no journal record names (crashed or rerun items)."""
+        if self.pending is None or not self.pending.is_dir():
+            return
+        _discard(
+            [{"path": str(path)} for path in self.pending.iterdir() if str(path) not in self._journaled_files]
+        )
+        with contextlib.suppress(OSError):  # files wait in it for `qahub replay`
+            self.pending.rmdir()
+
+
+def _discard(files: list[dict[str, str]]) -> None:
+    """Remove pending attachment files that will not be uploaded."""
+    for record in files:
+        with contextlib.suppress(OSError, KeyError):  # already gone: nothing to clean
+            Path(record["path"]).unlink(missing_ok=True)
 
 
 class XdistHooks:
@@ -214,6 +271,11 @@ class XdistHooks:
 
     def __init__(self, reporter: Reporter) -> None:
         self._reporter = reporter
+
+    def pytest_configure_node(self, node: Any) -> None:
+        """Give each worker this session's pending-attachments folder."""
+        if self._reporter.pending is not None:
+            node.workerinput[SESSION_INPUT] = self._reporter.pending.name
 
     def pytest_handlecrashitem(self, crashitem: str, report: pytest.TestReport, sched: Any) -> None:
         """A worker died running crashitem: its result is UNKNOWN."""

@@ -1,5 +1,8 @@
 """The background sender: takes journaled results and posts them in batches.
 
+Attachments follow their results: once a result's upsert answered with its id, the
+sender uploads that code's files.
+
 Tests never wait on it. It wakes when a batch is full and every `interval` seconds,
 and sends what has arrived; after a failure that may pass (connection, 5xx, 429
 beyond the retries) it pauses for `cooldown` seconds. It never raises: what it
@@ -14,7 +17,7 @@ from collections import deque
 
 from .delivery import Delivery, DeliveryStats, send_all
 from .errors import TRANSIENT_ERRORS
-from .journal import Entry
+from .journal import AttachmentEntry, Entry
 
 
 class Sender:
@@ -37,6 +40,9 @@ class Sender:
         self._inbox: deque[Entry] = deque()
         self._pending: list[Entry] = []  # touched by the sender thread only
         self._submitted = 0
+        self._files_inbox: deque[AttachmentEntry] = deque()
+        self._files: list[AttachmentEntry] = []  # touched by the sender thread only
+        self._files_submitted = 0
         self._retry_at = 0.0
         self._wake = threading.Event()
         self._flushing = threading.Event()
@@ -53,6 +59,12 @@ class Sender:
         """Results submitted but neither accepted nor rejected by the server."""
         return self._submitted - self.stats.sent - len(self.stats.rejected)
 
+    @property
+    def attachments_waiting(self) -> int:
+        """Attachments submitted but neither uploaded nor refused."""
+        stats = self.stats
+        return self._files_submitted - stats.attachments_sent - len(stats.attachments_refused)
+
     def start(self) -> None:
         """Start the thread."""
         self._thread.start()
@@ -63,6 +75,11 @@ class Sender:
         self._inbox.append(entry)
         if len(self._inbox) >= self._batch_size:
             self._wake.set()
+
+    def submit_attachment(self, entry: AttachmentEntry) -> None:
+        """Queue a journaled attachment; it is uploaded once its result has an id."""
+        self._files_submitted += 1
+        self._files_inbox.append(entry)
 
     def flush(self, timeout: float) -> bool:
         """Send what is left, waiting at most timeout seconds; True if the thread finished.
@@ -86,14 +103,35 @@ class Sender:
                 self._wake.clear()
             while self._inbox:
                 self._pending.append(self._inbox.popleft())
-            if not self._pending:
+            while self._files_inbox:
+                self._files.append(self._files_inbox.popleft())
+            if not self._pending and not self._files:
                 if flushing:
                     return
                 continue
             if not flushing and time.monotonic() < self._retry_at:
                 continue
-            if not self._send() and flushing:
+            done = self._send() and self._upload()
+            if flushing and (not done or self._files):
                 return  # give up for this session; the journal keeps the rest
+
+    def _upload(self) -> bool:
+        """Upload the attachments whose results have ids; False when one failed."""
+        if not self._files:
+            return True
+        try:
+            self._files, error = self._delivery.upload(self._files)
+        except OSError as ex:  # the journal could not be written
+            self.stats.last_error = f"journal: {ex}"
+            self._retry_at = time.monotonic() + self._cooldown
+            return False
+        if error is None:
+            return True
+        if isinstance(error, TRANSIENT_ERRORS):
+            self._retry_at = time.monotonic() + self._cooldown
+        else:
+            self._files = []  # the token was refused: the journal keeps them for replay
+        return False
 
     def _send(self) -> bool:
         """Send pending batches one by one; False when one could not be delivered."""

@@ -29,11 +29,17 @@ class Summary:
     offline_reason: str | None = None
     last_error: str | None = None
     notes: list[str] = field(default_factory=list)
+    attachments_sent: int = 0
+    #: (test case code, file name, reason) for attachments that will never be uploaded.
+    attachments_refused: list[tuple[str, str, str]] = field(default_factory=list)
+    attachments_waiting: int = 0
+    #: Screenshots that could not be taken and files that could not be kept, one line each.
+    capture_errors: list[str] = field(default_factory=list)
 
     @property
     def has_problems(self) -> bool:
-        """True when results were rejected or are still waiting in the journal."""
-        return bool(self.rejected or self.waiting)
+        """True when results were rejected or results or attachments wait in the journal."""
+        return bool(self.rejected or self.waiting or self.attachments_waiting)
 
     def replay_command(self) -> str:
         """The command that sends what this session's journal still holds."""
@@ -68,12 +74,35 @@ class Summary:
             lines.append(f"  ... and {len(self.rejected) - SHOWN_REJECTIONS} more rejections")
         if self.unknown_codes:
             lines.append(f"  unknown test case codes (not sent): {', '.join(self.unknown_codes)}")
-        if self.waiting:
+        lines.extend(self._attachment_lines())
+        if self.waiting or self.attachments_waiting:
             why = self.offline_reason or self.last_error
             if why:
                 lines.append(f"  not delivered: {why}")
-            lines.append(f"  {self.waiting} results wait in {self.journal}")
+            waiting = f"{self.waiting} results" if self.waiting else ""
+            if self.attachments_waiting:
+                waiting += " and " if waiting else ""
+                waiting += f"{self.attachments_waiting} attachments"
+            lines.append(f"  {waiting} wait in {self.journal}")
             lines.append(f"  send them later with: {self.replay_command()}")
+        return lines
+
+    def _attachment_lines(self) -> list[str]:
+        lines: list[str] = []
+        refused = self.attachments_refused
+        if self.attachments_sent or refused or self.attachments_waiting:
+            lines.append(
+                f"attachments uploaded {self.attachments_sent}, refused {len(refused)}, "
+                f"waiting in journal {self.attachments_waiting}"
+            )
+        for code, name, reason in refused[:SHOWN_REJECTIONS]:
+            lines.append(f"  attachment {name} of {code} refused: {reason}")
+        if len(refused) > SHOWN_REJECTIONS:
+            lines.append(f"  ... and {len(refused) - SHOWN_REJECTIONS} more refused attachments")
+        for error in self.capture_errors[:SHOWN_REJECTIONS]:
+            lines.append(f"  {error}")
+        if len(self.capture_errors) > SHOWN_REJECTIONS:
+            lines.append(f"  ... and {len(self.capture_errors) - SHOWN_REJECTIONS} more capture problems")
         return lines
 
 

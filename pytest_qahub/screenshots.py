@@ -1,0 +1,213 @@
+"""Failure screenshots, taken where the test runs at the moment it fails.
+
+When a setup or call phase fails, the plugin asks, in order: the ``pytest_qahub_screenshot``
+hook, a Playwright sync ``Page`` among the test's fixture values, a Selenium ``WebDriver``
+among them. The first PNG wins. Every capture is bounded in time; its errors are recorded
+for the summary and never reach the test. At teardown the files pytest-playwright kept for
+a failed test (screenshot, video, trace) are added, and the item's attachment list goes on
+the teardown report.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Generator, Iterator
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .attach import ATTACHMENTS_ATTR, ERRORS_ATTR, EVIDENCE_KEY, PendingStore, evidence, is_png, safe_name
+from .errors import QAHubError
+
+#: Seconds one capture may take before it is given up.
+CAPTURE_TIMEOUT_S = 5.0
+#: What pytest-playwright keeps in a failed test's output folder.
+PLAYWRIGHT_ARTIFACTS = ("test-failed-*.png", "video*.webm", "trace*.zip")
+
+FAILED_KEY = pytest.StashKey[bool]()
+
+
+class ScreenshotError(QAHubError):
+    """A screenshot could not be taken (time-out, browser error, not a PNG)."""
+
+
+def run_bounded(call: Callable[[], Any], timeout: float) -> Any:
+    """Run call in a daemon thread and return its answer within timeout seconds.
+
+    Raises:
+        ScreenshotError: It took longer (the thread is left to finish on its own), or it raised.
+    """
+    answer: list[Any] = []
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            answer.append(call())
+        except Exception as ex:  # any driver error: handed to the caller below
+            failure.append(ex)
+
+    thread = threading.Thread(target=target, name="qahub-screenshot", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise ScreenshotError(f"timed out after {timeout:g} s")
+    if failure:
+        raise ScreenshotError(_describe(failure[0])) from failure[0]
+    return answer[0] if answer else None
+
+
+def _describe(ex: BaseException) -> str:
+    text = str(ex).strip().splitlines()[0] if str(ex).strip() else ""
+    return f"{type(ex).__name__}: {text}" if text else type(ex).__name__
+
+
+def as_png(answer: Any, source: str) -> bytes:
+    """Return the PNG bytes of a capture answer (bytes, or a path to a PNG file).
+
+    Raises:
+        ScreenshotError: The answer is not a PNG, or its file cannot be read.
+    """
+    if isinstance(answer, str | PathLike):
+        try:
+            answer = Path(answer).read_bytes()
+        except OSError as ex:
+            raise ScreenshotError(f"{source}: cannot read {answer}: {ex}") from ex
+    if not isinstance(answer, bytes | bytearray) or not is_png(bytes(answer)):
+        raise ScreenshotError(f"{source} did not give a PNG ({type(answer).__name__})")
+    return bytes(answer)
+
+
+def is_playwright_page(value: Any) -> bool:
+    """A Playwright sync ``Page`` (or one that looks like it); the async API is not used here."""
+    if type(value).__module__.startswith("playwright.async_api"):
+        return False
+    return callable(getattr(value, "screenshot", None)) and callable(getattr(value, "is_closed", None))
+
+
+def is_webdriver(value: Any) -> bool:
+    """A Selenium ``WebDriver`` (anything with ``get_screenshot_as_png``)."""
+    return callable(getattr(value, "get_screenshot_as_png", None))
+
+
+def fixture_values(item: pytest.Item) -> Iterator[Any]:
+    """The item's fixture values, then its test instance's attributes (``self.driver``), once each."""
+    seen: set[int] = set()
+    values = list((getattr(item, "funcargs", None) or {}).values())
+    instance = getattr(item, "instance", None)
+    if instance is not None:
+        values.extend(vars(instance).values())
+    for value in values:
+        if id(value) not in seen:
+            seen.add(id(value))
+            yield value
+
+
+def take_screenshot(item: pytest.Item, timeout: float = CAPTURE_TIMEOUT_S) -> tuple[bytes | None, list[str]]:
+    """Return the first PNG the hook, a Playwright page or a WebDriver gives, and the errors met."""
+    errors: list[str] = []
+    try:
+        answer = item.config.hook.pytest_qahub_screenshot(item=item)
+        if answer is not None:
+            return as_png(answer, "pytest_qahub_screenshot"), errors
+    except ScreenshotError as ex:
+        errors.append(str(ex))
+    except Exception as ex:  # a conftest hook may raise anything; it must not reach the test
+        errors.append(f"pytest_qahub_screenshot raised {_describe(ex)}")
+    values = list(fixture_values(item))
+    pages = [value for value in values if is_playwright_page(value)]
+    drivers = [value for value in values if not is_playwright_page(value) and is_webdriver(value)]
+    for page in pages:
+        try:
+            if page.is_closed():
+                continue
+            # Playwright's sync API only works on the thread that started it: its own timeout bounds it.
+            return as_png(page.screenshot(timeout=timeout * 1000), "Playwright page"), errors
+        except ScreenshotError as ex:
+            errors.append(str(ex))
+        except Exception as ex:  # playwright.sync_api.Error and whatever a wrapper raises
+            errors.append(f"Playwright page: {_describe(ex)}")
+    for driver in drivers:
+        try:
+            answer = run_bounded(driver.get_screenshot_as_png, timeout)
+            return as_png(answer, "WebDriver"), errors
+        except ScreenshotError as ex:
+            errors.append(str(ex) if str(ex).startswith("WebDriver") else f"WebDriver: {ex}")
+    return None, errors
+
+
+def _param(item: pytest.Item) -> str | None:
+    callspec = getattr(item, "callspec", None)
+    return safe_name(callspec.id) if callspec is not None else None
+
+
+def screenshot_name(item: pytest.Item) -> str:
+    """``screenshot.png``, or ``screenshot-<param id>.png`` for a parametrized item."""
+    param = _param(item)
+    return f"screenshot-{param}.png" if param else "screenshot.png"
+
+
+def playwright_artifacts(item: pytest.Item) -> list[Path]:
+    """The files pytest-playwright kept in this item's output folder, if any."""
+    output = (getattr(item, "funcargs", None) or {}).get("output_path")
+    if not isinstance(output, str | PathLike) or not Path(output).is_dir():
+        return []
+    found: list[Path] = []
+    for pattern in PLAYWRIGHT_ARTIFACTS:
+        found.extend(sorted(Path(output).glob(pattern)))
+    return found
+
+
+class Screenshots:
+    """Plugin object: captures failure evidence and hands each item's list to its teardown report."""
+
+    def __init__(self, store: PendingStore, enabled: bool, timeout: float = CAPTURE_TIMEOUT_S) -> None:
+        self.store = store
+        self.enabled = enabled
+        self.timeout = timeout
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        """Capture on a failed setup or call; at teardown put the item's attachments on the report."""
+        report = yield
+        if report.when == "setup":
+            item.stash[FAILED_KEY] = False
+        if report.when in ("setup", "call") and report.failed:
+            item.stash[FAILED_KEY] = True
+            if self.enabled:
+                self._capture(item)
+        elif report.when == "teardown":
+            if self.enabled and item.stash.get(FAILED_KEY, False):
+                self._add_playwright_artifacts(item)
+            found = item.stash.get(EVIDENCE_KEY, None)
+            if found is not None:
+                del item.stash[EVIDENCE_KEY]
+                if found.files:
+                    setattr(report, ATTACHMENTS_ATTR, found.files)
+                if found.errors:
+                    setattr(report, ERRORS_ATTR, found.errors)
+        return report
+
+    def _capture(self, item: pytest.Item) -> None:
+        found = evidence(item)
+        data, errors = take_screenshot(item, self.timeout)
+        found.errors.extend(f"{item.nodeid}: screenshot: {error}" for error in errors)
+        if data is None:
+            return
+        try:
+            found.files.append(self.store.write(item.nodeid, data, screenshot_name(item), "image/png"))
+        except OSError as ex:
+            found.errors.append(f"{item.nodeid}: could not keep the screenshot: {ex}")
+
+    def _add_playwright_artifacts(self, item: pytest.Item) -> None:
+        found = evidence(item)
+        param = _param(item)
+        for path in playwright_artifacts(item):
+            name = f"{param}-{path.name}" if param else path.name
+            try:
+                found.files.append(self.store.copy(item.nodeid, path, name))
+            except OSError as ex:
+                found.errors.append(f"{item.nodeid}: could not keep {path}: {ex}")
