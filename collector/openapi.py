@@ -102,6 +102,16 @@ def _data(schema: dict, many: bool = False, paged: bool = False) -> dict:
     return {"type": "object", "required": list(props), "properties": props}
 
 
+#: Writes answer 429 when the collector's per-token write rate limit is on.
+_RATE_LIMITED = {
+    "429": {
+        "description": "Too many writes with this token; retry after Retry-After seconds",
+        "headers": {"Retry-After": {"schema": {"type": "integer", "minimum": 1}}},
+        **_json({"$ref": "#/components/schemas/Error"}),
+    }
+}
+
+
 def _errors(*codes: int) -> dict:
     return {str(c): {"description": "Error", **_json(_ref("Error"))} for c in (401, 403, *codes)}
 
@@ -114,11 +124,14 @@ def _op(summary: str, ok: str, ok_schema: dict, *errors: int, body: str | None =
     if body:
         op["requestBody"] = {"required": True, **_json(_ref(body))}
     op.update(extra)
+    if "requestBody" in op:
+        op["responses"].update(_RATE_LIMITED)
     return op
 
 
 def _deleted(summary: str) -> dict:
-    return {"summary": summary, "responses": {"204": {"description": "Deleted"}, **_errors(404)}}
+    responses = {"204": {"description": "Deleted"}, **_errors(404), **_RATE_LIMITED}
+    return {"summary": summary, "responses": responses}
 
 
 _PAGE_PARAMS = [
