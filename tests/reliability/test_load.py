@@ -13,7 +13,7 @@ import os
 import subprocess
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
 import orjson
@@ -173,9 +173,9 @@ def journaled(folder: Path) -> dict[str, tuple[dt.datetime, str]]:
 
 
 def test_two_xdist_sessions_in_parallel_leave_exact_rows(
-    start_server: ServerFactory, pytester: pytest.Pytester
+    db_url: str, start_server: ServerFactory, pytester: pytest.Pytester
 ) -> None:
-    server = start_server()
+    server = start_server(database_url=db_url)
     make_codes(server, "XD", 40)
     run_id = server.create_run("two sessions")
     sessions = []
@@ -207,3 +207,46 @@ def test_two_xdist_sessions_in_parallel_leave_exact_rows(
         newest = max(first[code], second[code])
         allowed = {s for t, s in (first[code], second[code]) if t == newest[0]}
         assert stamp == newest[0] and row["status"] in allowed, (code, row, first[code], second[code])
+
+
+def mixed_writes(server_api: str, token: str, writer: int, rounds: int) -> list[str]:
+    """Every kind of write, again and again; return the answers that were not 2xx."""
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {token}"
+    problems: list[str] = []
+
+    def check(response: requests.Response) -> requests.Response:
+        if not response.ok:
+            problems.append(
+                f"{response.request.method} {response.url}: {response.status_code} {response.text[:200]}"
+            )
+        return response
+
+    for round_ in range(rounds):
+        code = f"MIX-{writer}-{round_}"
+        check(session.post(f"{server_api}/cases", json={"code": code, "title": "t"}, timeout=60))
+        run_id = check(session.post(f"{server_api}/runs", json={"name": code}, timeout=60)).json()["data"][
+            "id"
+        ]
+        results = {"results": [{"test_case_code": code, "status": "FAILED"}]}
+        posted = check(session.post(f"{server_api}/runs/{run_id}/results", json=results, timeout=60))
+        result_id = posted.json()["data"][0]["id"]
+        files = [("file", ("log.txt", b"log line\n", "text/plain"))]
+        check(session.post(f"{server_api}/results/{result_id}/attachments", files=files, timeout=60))
+        check(session.patch(f"{server_api}/runs/{run_id}", json={"status": "COMPLETED"}, timeout=60))
+        check(session.patch(f"{server_api}/cases/{code}", json={"title": "retitled"}, timeout=60))
+        if round_ % 2:
+            check(session.delete(f"{server_api}/runs/{run_id}", timeout=60))
+    session.close()
+    return problems
+
+
+def test_every_kind_of_write_at_once_never_meets_a_locked_database(start_server: ServerFactory) -> None:
+    # SQLite: each write transaction takes the lock up front and waits for it, so eight
+    # writers of every kind queue instead of failing with "database is locked".
+    server = start_server()
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda n: mixed_writes(server.api, server.token, n, 6), range(8)))
+    assert [p for problems in answers for p in problems] == []
+    assert "locked" not in server.server_log()
+    assert "Traceback" not in server.server_log()
