@@ -95,6 +95,7 @@ def fixture_values(item: pytest.Item) -> Iterator[Any]:
     """The item's fixture values, then its test instance's attributes (``self.driver``), once each."""
     seen: set[int] = set()
     values = list((getattr(item, "funcargs", None) or {}).values())
+    values.extend(_cached_fixture_values(item))
     instance = getattr(item, "instance", None)
     if instance is not None:
         values.extend(vars(instance).values())
@@ -102,6 +103,21 @@ def fixture_values(item: pytest.Item) -> Iterator[Any]:
         if id(value) not in seen:
             seen.add(id(value))
             yield value
+
+
+def _cached_fixture_values(item: pytest.Item) -> list[Any]:
+    """Values of fixtures already set up, for a setup that failed before ``funcargs`` was filled.
+
+    pytest fills ``item.funcargs`` only once every fixture is set up; the fixture definitions
+    hold the values of those that were (a browser started before a later fixture failed).
+    """
+    info = getattr(item, "_fixtureinfo", None)
+    values: list[Any] = []
+    for definitions in (getattr(info, "name2fixturedefs", None) or {}).values():
+        cached = getattr(definitions[-1], "cached_result", None) if definitions else None
+        if isinstance(cached, tuple) and len(cached) == 3 and cached[2] is None:
+            values.append(cached[0])
+    return values
 
 
 def take_screenshot(item: pytest.Item, timeout: float = CAPTURE_TIMEOUT_S) -> tuple[bytes | None, list[str]]:

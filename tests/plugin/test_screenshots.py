@@ -1,0 +1,397 @@
+"""Failure screenshots with fakes: the hook, fake pages and drivers, time-outs, errors, the option."""
+
+from __future__ import annotations
+
+import struct
+import time
+import zlib
+from collections import Counter
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from pytest_qahub.screenshots import ScreenshotError, as_png, run_bounded, take_screenshot
+from tests.plugin.conftest import QAHubRun, make_cases
+from tests.support.server import CollectorServer
+
+
+def make_png(width: int = 4, height: int = 3, rgb: tuple[int, int, int] = (200, 30, 30)) -> bytes:
+    """A valid RGB PNG of one colour."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = b"".join(b"\x00" + bytes(rgb) * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+def _paeth(a: int, b: int, c: int) -> int:
+    p = a + b - c
+    pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+    return a if pa <= pb and pa <= pc else b if pb <= pc else c
+
+
+def decode_png(data: bytes) -> tuple[int, int, list[tuple[int, ...]]]:
+    """Decode an 8-bit, non-interlaced RGB or RGBA PNG into (width, height, pixels)."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", data[:8]
+    offset, idat, header = 8, b"", b""
+    while offset < len(data):
+        (length,) = struct.unpack(">I", data[offset : offset + 4])
+        kind, body = data[offset + 4 : offset + 8], data[offset + 8 : offset + 8 + length]
+        offset += 12 + length
+        if kind == b"IHDR":
+            header = body
+        elif kind == b"IDAT":
+            idat += body
+    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", header)
+    assert depth == 8 and colour in (2, 6) and interlace == 0, (depth, colour, interlace)
+    size = 3 if colour == 2 else 4
+    raw, stride = zlib.decompress(idat), width * size
+    previous, pixels = bytearray(stride), []
+    for y in range(height):
+        start = y * (stride + 1)
+        kind, line = raw[start], bytearray(raw[start + 1 : start + 1 + stride])
+        for x in range(stride):
+            a = line[x - size] if x >= size else 0
+            b, c = previous[x], previous[x - size] if x >= size else 0
+            if kind == 1:
+                line[x] = (line[x] + a) & 0xFF
+            elif kind == 2:
+                line[x] = (line[x] + b) & 0xFF
+            elif kind == 3:
+                line[x] = (line[x] + (a + b) // 2) & 0xFF
+            elif kind == 4:
+                line[x] = (line[x] + _paeth(a, b, c)) & 0xFF
+        pixels.extend(tuple(line[x : x + 3]) for x in range(0, stride, size))
+        previous = line
+    return width, height, pixels
+
+
+def dominant_colour(data: bytes) -> tuple[tuple[int, ...], float]:
+    """The most common colour of a PNG and the share of pixels it covers."""
+    _, _, pixels = decode_png(data)
+    colour, count = Counter(pixels).most_common(1)[0]
+    return colour, count / len(pixels)
+
+
+def attachments_of(server: CollectorServer, result_id: str) -> list[tuple[dict[str, Any], bytes]]:
+    """A result's attachments and their bytes, over the API."""
+    listing = server.session.get(f"{server.api}/results/{result_id}/attachments", timeout=10)
+    listing.raise_for_status()
+    found = []
+    for meta in listing.json()["data"]:
+        body = server.session.get(f"{server.api}/attachments/{meta['id']}", timeout=10)
+        body.raise_for_status()
+        found.append((meta, body.content))
+    return found
+
+
+def files_of(qahub_run: QAHubRun, code: str, run_id: str | None = None) -> dict[str, bytes]:
+    """The attachments of a code's result in the run, by file name."""
+    row = qahub_run.rows(run_id)[code]
+    return {meta["fileName"]: content for meta, content in attachments_of(qahub_run.server, row["id"])}
+
+
+def pending_files(qahub_run: QAHubRun) -> list[Path]:
+    folder = qahub_run.pytester.path / ".qahub" / "attachments-pending"
+    return [path for path in folder.rglob("*") if path.is_file()] if folder.exists() else []
+
+
+# Unit: take_screenshot with fake items ------------------------------------------------
+
+
+class FakeHook:
+    def __init__(self, answer: Any = None) -> None:
+        self.answer = answer
+
+    def pytest_qahub_screenshot(self, item: Any) -> Any:
+        if isinstance(self.answer, BaseException):
+            raise self.answer
+        return self.answer
+
+
+def fake_item(answer: Any = None, **funcargs: Any) -> Any:
+    return SimpleNamespace(config=SimpleNamespace(hook=FakeHook(answer)), funcargs=funcargs, instance=None)
+
+
+class FakePage:
+    def __init__(self, data: bytes = b"", error: Exception | None = None, closed: bool = False) -> None:
+        self.data, self.error, self.closed, self.timeouts = data, error, closed, []
+
+    def is_closed(self) -> bool:
+        return self.closed
+
+    def screenshot(self, timeout: float) -> bytes:
+        self.timeouts.append(timeout)
+        if self.error:
+            raise self.error
+        return self.data
+
+
+class FakeDriver:
+    def __init__(self, data: bytes = b"", error: Exception | None = None, hang: float = 0.0) -> None:
+        self.data, self.error, self.hang = data, error, hang
+
+    def get_screenshot_as_png(self) -> bytes:
+        if self.hang:
+            time.sleep(self.hang)  # a browser that does not answer
+        if self.error:
+            raise self.error
+        return self.data
+
+
+def test_the_hook_wins_with_bytes() -> None:
+    png = make_png(rgb=(1, 2, 3))
+    data, errors = take_screenshot(fake_item(png, driver=FakeDriver(make_png())))
+    assert data == png and errors == []
+
+
+def test_the_hook_may_answer_a_path(tmp_path: Path) -> None:
+    path = tmp_path / "shot.png"
+    path.write_bytes(make_png())
+    assert take_screenshot(fake_item(str(path))) == (make_png(), [])
+    assert take_screenshot(fake_item(path)) == (make_png(), [])
+
+
+def test_a_hook_that_raises_is_recorded_and_the_page_is_used() -> None:
+    page = FakePage(make_png())
+    data, errors = take_screenshot(fake_item(RuntimeError("hook broke"), page=page), timeout=2)
+    assert data == make_png()
+    assert errors == ["pytest_qahub_screenshot raised RuntimeError: hook broke"]
+    assert page.timeouts == [2000]
+
+
+def test_a_playwright_page_comes_before_a_webdriver() -> None:
+    page, driver = FakePage(make_png(rgb=(9, 9, 9))), FakeDriver(make_png())
+    assert take_screenshot(fake_item(driver=driver, page=page))[0] == make_png(rgb=(9, 9, 9))
+
+
+def test_a_closed_page_is_skipped_and_a_failing_page_falls_back_to_the_driver() -> None:
+    closed, broken = FakePage(make_png(), closed=True), FakePage(error=RuntimeError("Target closed"))
+    data, errors = take_screenshot(fake_item(a=closed, b=broken, driver=FakeDriver(make_png())))
+    assert data == make_png()
+    assert errors == ["Playwright page: RuntimeError: Target closed"]
+
+
+def test_a_driver_that_hangs_is_given_up_within_the_time_bound() -> None:
+    started = time.monotonic()
+    data, errors = take_screenshot(fake_item(driver=FakeDriver(make_png(), hang=5)), timeout=0.3)
+    assert time.monotonic() - started < 2
+    assert data is None
+    assert errors == ["WebDriver: timed out after 0.3 s"]
+
+
+def test_a_driver_that_raises_is_recorded() -> None:
+    data, errors = take_screenshot(fake_item(driver=FakeDriver(error=ConnectionError("chromedriver gone"))))
+    assert data is None
+    assert errors == ["WebDriver: ConnectionError: chromedriver gone"]
+
+
+@pytest.mark.parametrize("answer", [b"GIF89a not a png", b"", "no-such-file.png", 42])
+def test_anything_but_a_png_is_refused(answer: Any) -> None:
+    with pytest.raises(ScreenshotError):
+        as_png(answer, "hook")
+    data, errors = take_screenshot(fake_item(answer))
+    assert data is None and len(errors) == 1
+
+
+def test_nothing_to_capture_is_no_error() -> None:
+    assert take_screenshot(fake_item(None, number=3, text="x")) == (None, [])
+
+
+def test_run_bounded_returns_the_answer_and_wraps_errors() -> None:
+    assert run_bounded(lambda: 5, 1) == 5
+    with pytest.raises(ScreenshotError, match="ValueError: bad"):
+        run_bounded(lambda: (_ for _ in ()).throw(ValueError("bad")), 1)
+
+
+# End to end: the plugin in a pytest subprocess, uploading to the real collector -------
+
+HOOK_CONFTEST = f"""
+import os
+PNG = {make_png(rgb=(10, 200, 10))!r}
+
+def pytest_qahub_screenshot(item):
+    mode = os.environ.get("SHOT_MODE", "bytes")
+    if mode == "bytes":
+        return PNG
+    if mode == "path":
+        path = item.config.rootpath / "hook-shot.png"
+        path.write_bytes(PNG)
+        return str(path)
+    if mode == "text":
+        return b"hello, not a png"
+    return None
+"""
+
+HOOK_SUITE = """
+import pytest
+
+@pytest.mark.qahub("SHOT-FAIL")
+def test_fails():
+    assert 1 == 2
+
+@pytest.mark.qahub("SHOT-BROKEN")
+def test_breaks():
+    raise OSError("disk gone")
+
+@pytest.mark.qahub("SHOT-PASS")
+def test_passes():
+    pass
+"""
+
+
+@pytest.fixture
+def hook_suite(qahub_run: QAHubRun) -> QAHubRun:
+    make_cases(qahub_run.server, "SHOT-FAIL", "SHOT-BROKEN", "SHOT-PASS")
+    qahub_run.pytester.makeconftest(HOOK_CONFTEST)
+    qahub_run.pytester.makepyfile(test_shots=HOOK_SUITE)
+    return qahub_run
+
+
+@pytest.mark.parametrize("mode", ["bytes", "path"])
+def test_the_hooks_png_reaches_failed_and_broken_results_only(
+    hook_suite: QAHubRun, monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    monkeypatch.setenv("SHOT_MODE", mode)
+    result = hook_suite.pytest()
+    result.assert_outcomes(passed=1, failed=2)
+    result.stdout.fnmatch_lines(["attachments uploaded 2, refused 0, waiting in journal 0"])
+    png = make_png(rgb=(10, 200, 10))
+    assert files_of(hook_suite, "SHOT-FAIL") == {"screenshot.png": png}
+    assert files_of(hook_suite, "SHOT-BROKEN") == {"screenshot.png": png}
+    assert files_of(hook_suite, "SHOT-PASS") == {}
+    assert pending_files(hook_suite) == []
+
+
+def test_screenshots_off_uploads_nothing(hook_suite: QAHubRun) -> None:
+    result = hook_suite.pytest("--qahub-screenshots=off")
+    result.assert_outcomes(passed=1, failed=2)
+    assert "attachments uploaded" not in result.stdout.str()
+    assert files_of(hook_suite, "SHOT-FAIL") == {}
+    assert pending_files(hook_suite) == []
+
+
+def test_a_hook_answering_something_else_than_a_png_is_reported_not_uploaded(
+    hook_suite: QAHubRun, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHOT_MODE", "text")
+    result = hook_suite.pytest()
+    result.assert_outcomes(passed=1, failed=2)
+    result.stdout.fnmatch_lines(
+        ["  test_shots.py::test_fails: screenshot: pytest_qahub_screenshot did not give a PNG (bytes)"]
+    )
+    assert files_of(hook_suite, "SHOT-FAIL") == {}
+    assert hook_suite.statuses()["SHOT-FAIL"] == "FAILED"
+
+
+DRIVER_SUITE = f"""
+import time
+import pytest
+
+PNG = {make_png(rgb=(30, 30, 200))!r}
+
+class Driver:
+    def __init__(self, mode):
+        self.mode = mode
+
+    def get_screenshot_as_png(self):
+        if self.mode == "hang":
+            time.sleep(30)
+        if self.mode == "raise":
+            raise RuntimeError("chromedriver went away")
+        return PNG
+
+@pytest.fixture
+def driver(request):
+    yield Driver(request.param)
+
+@pytest.fixture
+def after_browser(driver):
+    raise RuntimeError("login failed in setup")
+
+@pytest.mark.qahub("DRV-RAISE")
+@pytest.mark.parametrize("driver", ["raise"], indirect=True)
+def test_raising_driver(driver):
+    assert False, "the page is wrong"
+
+@pytest.mark.qahub("DRV-SETUP")
+@pytest.mark.parametrize("driver", ["ok"], indirect=True)
+def test_setup_fails_after_the_browser_started(after_browser):
+    pass
+
+@pytest.mark.qahub("DRV-PARAM")
+@pytest.mark.parametrize("driver", ["ok", "ok2"], indirect=True)
+def test_both_params_fail(driver):
+    assert False
+"""
+
+
+def test_driver_errors_never_reach_the_test_and_setup_failures_are_captured(qahub_run: QAHubRun) -> None:
+    make_cases(qahub_run.server, "DRV-RAISE", "DRV-SETUP", "DRV-PARAM")
+    qahub_run.pytester.makepyfile(test_drivers=DRIVER_SUITE)
+    result = qahub_run.pytest()
+    result.assert_outcomes(failed=3, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "attachments uploaded 3, refused 0, waiting in journal 0",
+            "  test_drivers.py::test_raising_driver[[]raise[]]: screenshot: "
+            "WebDriver: RuntimeError: chromedriver went away",
+        ]
+    )
+    png = make_png(rgb=(30, 30, 200))
+    statuses = qahub_run.statuses()
+    assert statuses == {"DRV-RAISE": "FAILED", "DRV-SETUP": "BROKEN", "DRV-PARAM": "FAILED"}
+    assert files_of(qahub_run, "DRV-RAISE") == {}
+    assert files_of(qahub_run, "DRV-SETUP") == {"screenshot-ok.png": png}
+    # Items sharing a code: every parameter's screenshot goes to the one result.
+    assert files_of(qahub_run, "DRV-PARAM") == {"screenshot-ok.png": png, "screenshot-ok2.png": png}
+
+
+PLAYWRIGHT_LIKE = """
+import pytest
+
+@pytest.fixture
+def output_path(tmp_path):
+    # What pytest-playwright does: its files appear in the test's folder at teardown.
+    folder = tmp_path / "test-results" / "case"
+    yield str(folder)
+    folder.mkdir(parents=True)
+    (folder / "test-failed-1.png").write_bytes(PNG)
+    (folder / "video.webm").write_bytes(WEBM)
+    (folder / "trace.zip").write_bytes(ZIP)
+    (folder / "other.txt").write_text("not pytest-playwright's")
+
+@pytest.mark.qahub("PWA-FAIL")
+def test_fails(output_path):
+    assert False
+
+@pytest.mark.qahub("PWA-PASS")
+def test_passes(output_path):
+    pass
+"""
+
+
+def test_pytest_playwright_artifacts_of_a_failed_test_are_attached(qahub_run: QAHubRun) -> None:
+    make_cases(qahub_run.server, "PWA-FAIL", "PWA-PASS")
+    webm = bytes.fromhex("1a45dfa3") + b"\x9f\x42\x86\x81\x01\x42\xf7\x81\x01\x42\x82\x84webm" + b"\x00" * 32
+    zip_ = b"PK\x05\x06" + b"\x00" * 18
+    qahub_run.pytester.makepyfile(
+        test_pw=f"PNG = {make_png()!r}\nWEBM = {webm!r}\nZIP = {zip_!r}\n" + PLAYWRIGHT_LIKE
+    )
+    result = qahub_run.pytest()
+    result.assert_outcomes(passed=1, failed=1)
+    assert files_of(qahub_run, "PWA-FAIL") == {
+        "test-failed-1.png": make_png(),
+        "video.webm": webm,
+        "trace.zip": zip_,
+    }
+    assert files_of(qahub_run, "PWA-PASS") == {}
