@@ -1,0 +1,261 @@
+"""Plugin overhead: 5,000 trivial mapped tests, bare pytest vs. ours vs. allure-pytest.
+
+    python bench/overhead.py [--tests 5000] [--files 50] [--repeats 3] [--only pass|fail]
+
+Generates a project of ``--tests`` tests marked ``@pytest.mark.qahub("B-00001")`` … in
+``--files`` files (plus a copy where every tenth test fails), and runs it in subprocesses,
+alternating the variants round by round:
+
+- ``bare``: pytest alone (``-p no:qahub``);
+- ``http``: ``--qahub-run`` reporting to a real local ``qahub serve`` (token in QAHUB_TOKEN);
+- ``embedded``: ``--qahub-run`` without a URL (the project's ``.qahub/qahub.db``);
+- ``allure``: allure-pytest writing its result files (``--alluredir``).
+
+Plugin auto-loading is off in every variant (``PYTEST_DISABLE_PLUGIN_AUTOLOAD=1``) and each
+loads only its own plugin, so the other plugins installed here do not dilute the ratios.
+After each run of ours the results are counted where they landed (the server's listing, the
+embedded database). The generated conftest records when the last test ended; the time from
+then to the subprocess's exit is the session's end (for ours: the final flush).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _measure import alternate, median, table
+from _server import Server
+
+VARIANTS = ("bare", "http", "embedded", "allure")
+OURS = ("http", "embedded")
+LAST_FILE_ENV = "BENCH_LAST_TEST_FILE"
+
+CONFTEST = f'''
+import os
+import time
+
+_last = None
+
+
+def pytest_collection_finish(session):
+    global _last
+    _last = session.items[-1].nodeid if session.items else None
+
+
+def pytest_runtest_logfinish(nodeid, location):
+    if nodeid == _last:
+        with open(os.environ["{LAST_FILE_ENV}"], "w") as out:
+            out.write(repr(time.time()))
+'''
+
+PYTEST_INI = """[pytest]
+markers =
+    qahub(code): QAHub test case (registered here so bare pytest does not warn)
+"""
+
+
+def code(n: int) -> str:
+    return f"B-{n:05}"
+
+
+def generate(root: Path, tests: int, files: int, failing: bool) -> None:
+    """Write the project: tests spread over files; with failing, every tenth test fails."""
+    root.mkdir(parents=True)
+    (root / "pytest.ini").write_text(PYTEST_INI)
+    (root / "conftest.py").write_text(CONFTEST)
+    per_file = -(-tests // files)
+    for f in range(files):
+        numbers = range(f * per_file + 1, min((f + 1) * per_file, tests) + 1)
+        body = ["import pytest", ""]
+        for n in numbers:
+            check = "assert n == 0" if failing and n % 10 == 0 else "pass"
+            body += [
+                "",
+                f'@pytest.mark.qahub("{code(n)}")',
+                f"def test_{n:05}():",
+                f"    n = {n}",
+                f"    {check}",
+                "",
+            ]
+        (root / f"test_bench_{f:03}.py").write_text("\n".join(body))
+
+
+@dataclass
+class Outcome:
+    wall: float
+    tail: float  # from the last test's end to the process's exit
+    cpu: float  # the pytest process's user + system time
+
+
+class Bench:
+    """The server, the two projects, and one subprocess run per call."""
+
+    def __init__(self, workdir: Path, tests: int, files: int) -> None:
+        self.workdir = workdir
+        self.tests = tests
+        self.server = Server(workdir / "server")
+        cases = workdir / "cases.json"
+        cases.write_text(json.dumps([{"code": code(n), "title": f"bench {n}"} for n in range(1, tests + 1)]))
+        self.server.qahub("case", "import", str(cases))
+        self.projects = {}
+        for name, failing in (("pass", False), ("fail", True)):
+            root = workdir / name
+            generate(root, tests, files, failing)
+            self.projects[name] = root
+            # The embedded collector's database, with the same codes already there.
+            self._embedded_cli(root, "case", "import", str(cases))
+        self.counter = 0
+        self.base = ""
+
+    def _embedded_cli(self, root: Path, *args: str) -> str:
+        env = {**os.environ, "QAHUB_DATABASE_URL": f"sqlite:///{root / '.qahub' / 'qahub.db'}"}
+        command = [sys.executable, "-m", "collector.cli", *args]
+        return subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
+
+    def run(self, project: str, variant: str) -> Outcome:
+        root = self.projects[project]
+        variant, _, base = variant.partition("@")
+        self.counter += 1
+        run_id = f"bench-{variant}-{self.counter}"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("QAHUB_")}
+        env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+        if base:  # another checkout's pytest_qahub and collector, ahead of the installed ones
+            env["PYTHONPATH"] = self.base
+        last_file = self.workdir / "last-test-end"
+        last_file.unlink(missing_ok=True)
+        env[LAST_FILE_ENV] = str(last_file)
+        args = [sys.executable, "-m", "pytest", "-p", "no:qahub"]
+        if variant == "http":
+            response = self.server.session.post(f"{self.server.api}/runs", json={"name": run_id}, timeout=10)
+            response.raise_for_status()
+            run_id = response.json()["data"]["id"]
+            env["QAHUB_TOKEN"] = self.server.token
+            args = [sys.executable, "-m", "pytest", "-p", "pytest_qahub.plugin"]
+            args += [f"--qahub-run={run_id}", f"--qahub-url={self.server.url}"]
+        elif variant == "embedded":
+            args = [sys.executable, "-m", "pytest", "-p", "pytest_qahub.plugin", f"--qahub-run={run_id}"]
+        elif variant == "allure":
+            args += [
+                "-p",
+                "allure_pytest.plugin",
+                f"--alluredir={self.workdir / 'allure' / str(self.counter)}",
+            ]
+        log = self.workdir / "pytest.log"
+        with log.open("w") as out:
+            start = time.time()
+            process = subprocess.Popen(args, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT)
+            _, status, usage = os.wait4(process.pid, 0)
+            end = time.time()
+        exit_code = os.waitstatus_to_exitcode(status)
+        expected = 1 if project == "fail" else 0
+        if exit_code != expected:
+            raise RuntimeError(f"{variant}/{project}: pytest exited {exit_code}\n{log.read_text()[-3000:]}")
+        self.verify(project, variant, run_id, root, log)
+        tail = end - float(last_file.read_text())
+        return Outcome(end - start, tail, usage.ru_utime + usage.ru_stime)
+
+    def verify(self, project: str, variant: str, run_id: str, root: Path, log: Path) -> None:
+        """Check that every result arrived before pytest exited (ours only)."""
+        failed_expected = self.tests // 10 if project == "fail" else 0
+        if variant == "http":
+            response = self.server.session.get(f"{self.server.api}/runs/{run_id}/results", timeout=60)
+            statuses = [r["status"] for r in response.json()["data"]]
+        elif variant == "embedded":
+            lines = self._embedded_cli(root, "results", run_id).splitlines()
+            statuses = [line.split()[1] for line in lines if line.startswith("B-")]
+        else:
+            return
+        if len(statuses) != self.tests or statuses.count("FAILED") != failed_expected:
+            raise RuntimeError(
+                f"{variant}/{project}: {len(statuses)} results ({statuses.count('FAILED')} failed) "
+                f"arrived, expected {self.tests} ({failed_expected})\n{log.read_text()[-3000:]}"
+            )
+
+
+def report(project: str, tests: int, outcomes: dict[str, list[Outcome]]) -> None:
+    bare = median([o.wall for o in outcomes["bare"]])
+    bare_tail = median([o.tail for o in outcomes["bare"]])
+    bare_cpu = median([o.cpu for o in outcomes["bare"]])
+    rows = []
+    for variant, runs in outcomes.items():
+        wall = median([o.wall for o in runs])
+        tail = median([o.tail for o in runs])
+        cpu = median([o.cpu for o in runs])
+        per_test = (wall - bare) / tests * 1e6
+        rows.append(
+            (
+                variant,
+                f"{wall:.2f} s",
+                f"{wall / bare:.3f}x",
+                "-" if variant == "bare" else f"{per_test:+.0f} us",
+                f"{cpu:.2f} s",
+                f"{cpu / bare_cpu:.3f}x",
+                f"{tail:.3f} s",
+                "-" if variant == "bare" else f"{tail - bare_tail:+.3f} s",
+                " ".join(f"{o.wall:.2f}" for o in runs),
+            )
+        )
+    print(f"\n{tests:,} tests, {'10% failing' if project == 'fail' else 'all passing'} (medians)")
+    headers = (
+        "variant",
+        "wall",
+        "vs bare",
+        "per test",
+        "cpu",
+        "vs bare",
+        "last test->exit",
+        "vs bare",
+        "runs (s)",
+    )
+    print(table(headers, rows))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--tests", type=int, default=5000)
+    parser.add_argument("--files", type=int, default=50)
+    parser.add_argument("--repeats", type=int, default=3, help="rounds of alternating runs (default 3)")
+    parser.add_argument("--only", choices=("pass", "fail"), help="run one of the two projects")
+    parser.add_argument(
+        "--base",
+        metavar="DIR",
+        help="also run ours from DIR (a copy of pytest_qahub/ and collector/ before a change) as http@base, "
+        "embedded@base",
+    )
+    parser.add_argument(
+        "--variants", default=",".join(VARIANTS), help="comma-separated subset of " + ", ".join(VARIANTS)
+    )
+    args = parser.parse_args()
+    variants = [v for v in args.variants.split(",") if v]
+    if "bare" not in variants:
+        variants.insert(0, "bare")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the server on kill too
+    with tempfile.TemporaryDirectory() as tmp:
+        bench = Bench(Path(tmp), args.tests, args.files)
+        if args.base:
+            bench.base = str(Path(args.base).resolve())
+            variants += [f"{v}@base" for v in OURS if v in variants]
+        try:
+            projects = [args.only] if args.only else ["pass", "fail"]
+            for project in projects:
+                for variant in variants:  # warm-up: bytecode caches, the server's first requests
+                    bench.run(project, variant)
+                outcomes = alternate(variants, args.repeats, lambda v, p=project: bench.run(p, v))
+                report(project, args.tests, outcomes)
+        finally:
+            bench.server.stop()
+
+
+if __name__ == "__main__":
+    main()
