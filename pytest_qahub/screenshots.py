@@ -15,6 +15,7 @@ from collections.abc import Callable, Generator, Iterator
 from os import PathLike
 from pathlib import Path
 from typing import Any
+from unittest.mock import NonCallableMock
 
 import pytest
 
@@ -81,14 +82,14 @@ def as_png(answer: Any, source: str) -> bytes:
 
 def is_playwright_page(value: Any) -> bool:
     """A Playwright sync ``Page`` (or one that looks like it); the async API is not used here."""
-    if type(value).__module__.startswith("playwright.async_api"):
-        return False
+    if isinstance(value, NonCallableMock) or type(value).__module__.startswith("playwright.async_api"):
+        return False  # a test's mock answers every attribute: it is no browser
     return callable(getattr(value, "screenshot", None)) and callable(getattr(value, "is_closed", None))
 
 
 def is_webdriver(value: Any) -> bool:
-    """A Selenium ``WebDriver`` (anything with ``get_screenshot_as_png``)."""
-    return callable(getattr(value, "get_screenshot_as_png", None))
+    """A Selenium ``WebDriver`` (anything with ``get_screenshot_as_png``, mocks aside)."""
+    return not isinstance(value, NonCallableMock) and callable(getattr(value, "get_screenshot_as_png", None))
 
 
 def fixture_values(item: pytest.Item) -> Iterator[Any]:

@@ -9,6 +9,7 @@ from collections import Counter
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
+from unittest.mock import MagicMock
 
 import pytest
 
@@ -207,6 +208,12 @@ def test_nothing_to_capture_is_no_error() -> None:
     assert take_screenshot(fake_item(None, number=3, text="x")) == (None, [])
 
 
+def test_a_tests_mocks_are_not_taken_for_browsers() -> None:
+    mock = MagicMock()
+    assert take_screenshot(fake_item(None, mock=mock)) == (None, [])
+    assert mock.mock_calls == []
+
+
 def test_run_bounded_returns_the_answer_and_wraps_errors() -> None:
     assert run_bounded(lambda: 5, 1) == 5
     with pytest.raises(ScreenshotError, match="ValueError: bad"):
@@ -395,3 +402,34 @@ def test_pytest_playwright_artifacts_of_a_failed_test_are_attached(qahub_run: QA
         "trace.zip": zip_,
     }
     assert files_of(qahub_run, "PWA-PASS") == {}
+
+
+def test_the_embedded_collector_gets_the_same_screenshots(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("QAHUB_URL", "QAHUB_TOKEN", "QAHUB_RUN", "QAHUB_DATABASE_URL", "QAHUB_STORAGE_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    pytester.makeconftest(HOOK_CONFTEST)
+    pytester.makepyfile(test_shots=HOOK_SUITE)
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--qahub-run=local-1", "--qahub-unmapped=create"
+    )
+    result.assert_outcomes(passed=1, failed=2)
+    result.stdout.fnmatch_lines(["attachments uploaded 2, refused 0, waiting in journal 0"])
+    # Read the local database and files back through a collector served on them.
+    qahub = pytester.path / ".qahub"
+    server = CollectorServer(
+        pytester.path / "serve",
+        database_url=f"sqlite:///{qahub / 'qahub.db'}",
+        extra_env={"QAHUB_STORAGE_DIR": str(qahub / "attachments")},
+    )
+    server.start()
+    try:
+        rows = {row["test_case_code"]: row for row in server.results("local-1")}
+        png = make_png(rgb=(10, 200, 10))
+        assert [(m["fileName"], body) for m, body in attachments_of(server, rows["SHOT-FAIL"]["id"])] == [
+            ("screenshot.png", png)
+        ]
+        assert attachments_of(server, rows["SHOT-PASS"]["id"]) == []
+    finally:
+        server.stop()
