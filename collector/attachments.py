@@ -27,6 +27,7 @@ from collector.multipart import FilePart, Limits, discard, receive_files, spool_
 from collector.runs import get_run
 from collector.storage import Storage
 
+COMPARE_CHUNK = 256 * 1024
 log = logging.getLogger("collector.attachments")
 
 MAX_FILES_PER_REQUEST = 20
@@ -144,16 +145,22 @@ def _attach(result_id: str, parts: list[FilePart], storage: Storage) -> list[Att
                     created_at=now + dt.timedelta(microseconds=index),
                 )
             )
-        _store(result_id, rows, parts, storage)
+        return _store(result_id, rows, parts, storage)
     finally:
         for part in parts:
             discard(storage, part)
-    return rows
 
 
-def _store(result_id: str, rows: list[Attachment], parts: list[FilePart], storage: Storage) -> None:
-    """Move the files into place, then insert their rows; undo the moves if anything fails."""
+def _store(
+    result_id: str, rows: list[Attachment], parts: list[FilePart], storage: Storage
+) -> list[Attachment]:
+    """Move the files into place, then insert their rows; undo the moves if anything fails.
+
+    Returns the attachments in request order: a file the result already holds (same name,
+    type and bytes) is answered with the attachment made earlier instead of a second copy.
+    """
     saved: list[str] = []
+    copies: dict[int, Attachment] = {}
     done = False
     try:
         for row, part in zip(rows, parts, strict=True):
@@ -161,15 +168,60 @@ def _store(result_id: str, rows: list[Attachment], parts: list[FilePart], storag
             saved.append(row.storage_key)
         try:
             with write_transaction():
-                if not Result.select().where(Result.id == result_id).exists():
+                found = Result.select(Result.id).where(Result.id == result_id)
+                if not is_sqlite(database):
+                    found = found.for_update()  # one upload per result at a time sees earlier copies
+                if found.first() is None:
                     raise NotFound(f"Result '{shorten(result_id)}' was not found")
-                Attachment.bulk_create(rows)
+                copies = _earlier_copies(result_id, rows, storage)
+                Attachment.bulk_create([row for index, row in enumerate(rows) if index not in copies])
         except peewee.IntegrityError as ex:  # the result was deleted meanwhile
             raise NotFound(f"Result '{shorten(result_id)}' was not found") from ex
         done = True
     finally:
         if not done:
             _remove_files(storage, saved)
+    _remove_files(storage, [rows[index].storage_key for index in copies])
+    return [copies.get(index, row) for index, row in enumerate(rows)]
+
+
+def _earlier_copies(result_id: str, rows: list[Attachment], storage: Storage) -> dict[int, Attachment]:
+    """Map the index of each new row whose file the result already holds to that attachment.
+
+    A client that retries an upload whose answer it never got (a dropped connection, a
+    timeout) sends the same file again; answering with the attachment it already made keeps
+    retried uploads from duplicating.
+    """
+    earlier = list(
+        Attachment.select()
+        .where((Attachment.result == result_id) & Attachment.size.in_({row.size for row in rows}))
+        .order_by(Attachment.created_at, Attachment.id)
+    )
+    copies: dict[int, Attachment] = {}
+    for index, row in enumerate(rows):
+        for old in earlier:
+            same_meta = (old.file_name, old.mime_type, old.size) == (row.file_name, row.mime_type, row.size)
+            if (
+                same_meta
+                and old not in copies.values()
+                and _same_bytes(storage, old.storage_key, row.storage_key)
+            ):
+                copies[index] = old
+                break
+    return copies
+
+
+def _same_bytes(storage: Storage, key: str, other: str) -> bool:
+    try:
+        with storage.open(key) as first, storage.open(other) as second:
+            while True:
+                chunk = first.read(COMPARE_CHUNK)
+                if chunk != second.read(COMPARE_CHUNK):
+                    return False
+                if not chunk:
+                    return True
+    except FileNotFoundError:
+        return False  # an earlier row whose file vanished is no copy of anything
 
 
 def list_attachments(project: Project, result_id: str) -> list[Attachment]:

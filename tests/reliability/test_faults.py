@@ -5,7 +5,7 @@ client's read timeout on every third request; the collector killed with SIGKILL 
 and restarted) the session keeps pytest's exit code, ends within its flush time, and after
 at most one ``qahub replay`` every result is in the run exactly once with its status.
 
-Attachments are not part of these scenarios: the plugin has no ``qahub_attach`` fixture yet.
+Every test attaches a log with ``qahub_attach``: each result must end with exactly that one file.
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ import pytest
 from gates import gate
 
 @pytest.mark.parametrize("n", range(30))
-def test_case(n):
+def test_case(n, qahub_attach):
+    qahub_attach(b"log of test %d\\n" % n, name="log-%03d.txt" % n)
     gate(n)
     if n % 10 == 3:
         pytest.skip("skipped on purpose")
@@ -137,6 +138,16 @@ class Session:
         assert self.pending() == 0
         rows = rows_by_code(self.server, self.run_id)
         assert {code: row["status"] for code, row in rows.items()} == EXPECTED
+        # Every test attached one log: each result holds exactly that one file.
+        files = {code: self.attachments(row["id"]) for code, row in rows.items()}
+        expected = {code: [(f"log-{code[4:]}.txt", f"log of test {int(code[4:])}\n")] for code in EXPECTED}
+        assert files == expected
+
+    def attachments(self, result_id: str) -> list[tuple[str, str]]:
+        """The (name, content) of a result's attachments."""
+        api, session = self.server.api, self.server.session
+        listed = session.get(f"{api}/results/{result_id}/attachments", timeout=10).json()["data"]
+        return [(a["fileName"], session.get(f"{api}/attachments/{a['id']}", timeout=10).text) for a in listed]
 
 
 def assert_session_kept_its_exit_code(result: pytest.RunResult) -> None:
