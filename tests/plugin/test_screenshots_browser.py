@@ -157,9 +157,45 @@ def test_a_failed_browser_test_uploads_a_png_of_its_page(
 ) -> None:
     _suite(qahub_run, tool)
     args = ("-n", workers) if workers else ("-p", "no:xdist")
-    result = qahub_run.pytest(*args)
+    # Fixtures of our own: pytest-playwright, where installed, stays out of the way.
+    result = qahub_run.pytest("-p", "no:playwright", *args)
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["attachments uploaded 1, refused 0, waiting in journal 0"])
     prefix = "BR-PW" if tool == "playwright" else "BR-SE"
     assert qahub_run.statuses() == {f"{prefix}-FAIL": "FAILED", f"{prefix}-PASS": "PASSED"}
     assert_red_screenshot_on_failure_only(qahub_run, prefix)
+
+
+PYTEST_PLAYWRIGHT_CONFTEST = (
+    CONFTEST.split('@pytest.fixture(scope="session")\ndef browser():')[0]
+    + f"""
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    # pytest-playwright's own fixtures, pointed at the system Chromium: nothing is downloaded.
+    return {{**browser_type_launch_args, "executable_path": "{CHROMIUM}", "args": FLAGS}}
+
+
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args):
+    return {{**browser_context_args, "viewport": {{"width": 320, "height": 240}}}}
+"""
+)
+
+
+def test_pytest_playwrights_page_and_its_files_reach_the_result(qahub_run: QAHubRun) -> None:
+    pytest.importorskip(
+        "pytest_playwright", reason="pytest-playwright is not installed (not in the test extra)"
+    )
+    make_cases(qahub_run.server, "BR-PW-FAIL", "BR-PW-PASS")
+    qahub_run.pytester.makeconftest(PYTEST_PLAYWRIGHT_CONFTEST)
+    qahub_run.pytester.makepyfile(test_pytest_playwright_checkout=PLAYWRIGHT_SUITE)
+    result = qahub_run.pytest("-p", "no:xdist", "--screenshot=only-on-failure", "--tracing=retain-on-failure")
+    result.assert_outcomes(passed=1, failed=1)
+    failed = files_of(qahub_run, "BR-PW-FAIL")
+    # pytest-playwright parametrizes by browser: the parameter id prefixes the names.
+    assert sorted(failed) == ["chromium-test-failed-1.png", "chromium-trace.zip", "screenshot-chromium.png"]
+    assert dominant_colour(failed["screenshot-chromium.png"])[0] == RED
+    assert dominant_colour(failed["chromium-test-failed-1.png"])[0] == RED
+    assert failed["chromium-trace.zip"].startswith(b"PK")
+    assert files_of(qahub_run, "BR-PW-PASS") == {}
+    assert pending_files(qahub_run) == []
