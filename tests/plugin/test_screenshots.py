@@ -433,3 +433,31 @@ def test_the_embedded_collector_gets_the_same_screenshots(
         assert attachments_of(server, rows["SHOT-PASS"]["id"]) == []
     finally:
         server.stop()
+
+
+RERUN_SUITE = """
+import pytest
+
+ATTEMPTS = {"flaky": 0}
+
+@pytest.mark.qahub("RR-FLAKY")
+def test_flaky():
+    ATTEMPTS["flaky"] += 1
+    assert ATTEMPTS["flaky"] > 1
+
+@pytest.mark.qahub("RR-BROKEN")
+def test_always_fails():
+    assert False
+"""
+
+
+def test_only_the_final_attempt_of_a_rerun_test_uploads(hook_suite: QAHubRun) -> None:
+    make_cases(hook_suite.server, "RR-FLAKY", "RR-BROKEN")
+    hook_suite.pytester.makepyfile(test_shots=RERUN_SUITE)
+    result = hook_suite.pytest("--reruns=1")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*1 failed, 1 passed, 2 rerun*"])
+    result.stdout.fnmatch_lines(["attachments uploaded 1, refused 0, waiting in journal 0"])
+    assert files_of(hook_suite, "RR-FLAKY") == {}
+    assert list(files_of(hook_suite, "RR-BROKEN")) == ["screenshot.png"]
+    assert pending_files(hook_suite) == []
