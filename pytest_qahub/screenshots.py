@@ -99,7 +99,7 @@ def fixture_values(item: pytest.Item) -> Iterator[Any]:
     values.extend(_cached_fixture_values(item))
     instance = getattr(item, "instance", None)
     if instance is not None:
-        values.extend(vars(instance).values())
+        values.extend(getattr(instance, "__dict__", {}).values())  # none with __slots__
     for value in values:
         if id(value) not in seen:
             seen.add(id(value))

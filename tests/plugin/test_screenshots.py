@@ -208,6 +208,12 @@ def test_nothing_to_capture_is_no_error() -> None:
     assert take_screenshot(fake_item(None, number=3, text="x")) == (None, [])
 
 
+def test_a_driver_kept_on_the_test_instance_is_found() -> None:
+    item = fake_item(None)
+    item.instance = SimpleNamespace(driver=FakeDriver(make_png()))
+    assert take_screenshot(item) == (make_png(), [])
+
+
 def test_a_tests_mocks_are_not_taken_for_browsers() -> None:
     mock = MagicMock()
     assert take_screenshot(fake_item(None, mock=mock)) == (None, [])
