@@ -66,7 +66,9 @@ class WriteRateLimit:
     def __init__(self, buckets: TokenBuckets) -> None:
         self.buckets = buckets
 
-    def process_resource(self, req: falcon.Request, resp: falcon.Response, resource, params) -> None:
+    def process_resource(
+        self, req: falcon.Request, resp: falcon.Response, resource: object, params: dict
+    ) -> None:
         if req.method not in WRITE_METHODS:
             return
         token = req.context.get("token")
