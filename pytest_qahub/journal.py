@@ -186,19 +186,25 @@ class Journal:
         return cls(state.path, handle, state.next_seq)
 
     def _write(self, record: dict[str, Any]) -> None:
+        line = orjson.dumps(record) + b"\n"
         with self._lock:
             if self._handle.closed:
                 raise OSError(f"journal {self.path} is closed")
-            self._handle.write(orjson.dumps(record) + b"\n")
-            self._handle.flush()
+            self._handle.write(line)
+            self._handle.flush()  # in the OS's hands: a killed pytest loses nothing
 
     def append_result(self, payload: dict[str, Any], create_title: str | None = None) -> Entry:
         """Append a result and return it with its sequence number."""
-        seq = self._next()
-        record: dict[str, Any] = {"type": "result", "seq": seq, "result": payload}
-        if create_title:
-            record["create"] = create_title
-        self._write(record)
+        with self._lock:  # once per test: one acquisition for the number and the line
+            if self._handle.closed:
+                raise OSError(f"journal {self.path} is closed")
+            seq = self._next_seq
+            self._next_seq += 1
+            record: dict[str, Any] = {"type": "result", "seq": seq, "result": payload}
+            if create_title:
+                record["create"] = create_title
+            self._handle.write(orjson.dumps(record) + b"\n")
+            self._handle.flush()  # in the OS's hands: a killed pytest loses nothing
         return Entry(seq, payload, create_title)
 
     def _next(self) -> int:
@@ -247,11 +253,21 @@ class Journal:
             )
 
     def sync(self) -> None:
-        """Make what was written durable (fsync); called once per batch, not per result."""
+        """Make what was written durable (fsync); called once per batch, not per result.
+
+        The fsync (milliseconds) runs outside the lock, on a duplicate of the descriptor,
+        so a test appending its result meanwhile never waits for the disk; everything
+        written before the call is durable when it returns.
+        """
         with self._lock:
-            if not self._handle.closed:
-                self._handle.flush()
-                os.fsync(self._handle.fileno())
+            if self._handle.closed:
+                return
+            self._handle.flush()
+            descriptor = os.dup(self._handle.fileno())
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
 
     def close(self) -> None:
         """Sync and close the file; later writes are errors."""

@@ -130,8 +130,11 @@ class Reporter:
         skeleton = getattr(report, ITEM_ATTR, None)
         if isinstance(skeleton, dict):
             self._started[report.nodeid] = skeleton
-        self.summary.capture_errors.extend(str(error) for error in getattr(report, ERRORS_ATTR, None) or ())
-        files = [f for f in getattr(report, ATTACHMENTS_ATTR, None) or () if isinstance(f, dict)]
+        errors = getattr(report, ERRORS_ATTR, None)
+        if errors:  # rare: skip building anything for the three reports of every test
+            self.summary.capture_errors.extend(str(error) for error in errors)
+        attached = getattr(report, ATTACHMENTS_ATTR, None)
+        files = [f for f in attached if isinstance(f, dict)] if attached else []
         result = getattr(report, RESULT_ATTR, None)
         if not isinstance(result, dict) or (report.nodeid, attempt) in self._reruns:
             _discard(files)  # not a teardown, or the teardown of an attempt that is rerun

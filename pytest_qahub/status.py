@@ -86,6 +86,8 @@ def combine_phases(outcomes: Sequence[PhaseOutcome]) -> PhaseOutcome:
     """Combine an item's phase outcomes: the worst status, its message, every stack."""
     if not outcomes:
         return PhaseOutcome(UNKNOWN, "the test did not finish")
+    if len(outcomes) == 1 and outcomes[0].stack != "":  # most tests: only the call counts
+        return outcomes[0]
     status = worst(outcome.status for outcome in outcomes)
     message = next(outcome.message for outcome in outcomes if outcome.status == status)
     stacks = [outcome.stack for outcome in outcomes if outcome.stack]
@@ -100,15 +102,24 @@ def aggregate(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """
     if not results:
         raise ValueError("nothing to aggregate")
-    ordered = sorted(results, key=lambda result: result.get("index", 0))
-    first = ordered[0]
-    status = worst(result["status"] for result in ordered)
+    if len(results) == 1:  # the common case, once per test: no sorting or generators
+        first = results[0]
+        ordered: Sequence[dict[str, Any]] = results
+        status = first["status"]
+        duration = int(first.get("duration_ms") or 0)
+        executed_at = first["executed_at"]
+    else:
+        ordered = sorted(results, key=lambda result: result.get("index", 0))
+        first = ordered[0]
+        status = worst(result["status"] for result in ordered)
+        duration = sum(int(result.get("duration_ms") or 0) for result in ordered)
+        executed_at = min(result["executed_at"] for result in ordered)
     payload: dict[str, Any] = {
         "test_case_code": first["code"],
         "status": status,
-        "duration_ms": sum(int(result.get("duration_ms") or 0) for result in ordered),
+        "duration_ms": duration,
         "framework": first.get("framework") or "pytest",
-        "executed_at": min(result["executed_at"] for result in ordered),
+        "executed_at": executed_at,
     }
     for key in ("bug_ticket_key", "bug_ticket_url"):
         value = next((result[key] for result in ordered if result.get(key)), None)
