@@ -103,7 +103,8 @@ def test_stalled_clients_do_not_hold_the_worker_threads(small_limits: CollectorS
             sock = socket.create_connection((host, int(port)), timeout=10)
             sock.sendall(b"POST /api/v1/runs HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
             stalled.append(sock)
-        response = small_limits.session.get(f"{small_limits.api}/runs", timeout=5)
+        # Well under the 60 s channel timeout that would free the threads if they were held.
+        response = small_limits.session.get(f"{small_limits.api}/runs", timeout=20)
         assert response.status_code == 200
     finally:
         for sock in stalled:
