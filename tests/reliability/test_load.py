@@ -114,8 +114,12 @@ def test_two_collector_processes_on_one_postgres_and_one_storage_act_as_one(
 ) -> None:
     shared = str(tmp_path / "shared-attachments")
     with fresh_postgres() as url:
-        first = start_server("first", database_url=url, QAHUB_STORAGE_DIR=shared)
-        second = start_server("second", database_url=url, QAHUB_STORAGE_DIR=shared)
+        # Both start at once on the empty database: the schema is created exactly once.
+        with ThreadPoolExecutor(2) as pool:
+            first, second = pool.map(
+                lambda name: start_server(name, database_url=url, QAHUB_STORAGE_DIR=shared),
+                ("first", "second"),
+            )
         codes = make_codes(first, "SCALE", CASES)
         run_id = second.create_run("two collectors")
         plans, outcomes = run_writers([first.api, second.api], first.token, run_id, codes)
