@@ -1,4 +1,9 @@
-"""``qahub replay``: send what journals still hold, and mark it delivered."""
+"""``qahub replay``: send what journals still hold, and mark it delivered.
+
+Given another collector (``--url``) or run (``--run``) than the journal was written for, it
+copies every result of the journal there instead, leaving the journal's own marks alone:
+that is how local, embedded results reach a team's collector or the hosted service.
+"""
 
 from __future__ import annotations
 
@@ -26,8 +31,26 @@ def journal_files(paths: Iterable[Path]) -> list[Path]:
     return files
 
 
-def replay(paths: list[Path], url: str | None, token: str | None, out: TextIO) -> int:
-    """Send every journal's undelivered results; return an exit code.
+class _Unmarked:
+    """Stands in for the journal when copying: a copy changes none of its marks."""
+
+    def sync(self) -> None:
+        pass  # nothing was written
+
+    def mark_delivered(self, seqs: list[int], ids: dict[str, str] | None = None) -> None:
+        pass  # delivered to another target than the journal's
+
+    def mark_rejected(self, messages: dict[int, str]) -> None:
+        pass  # rejected by another target than the journal's
+
+    def close(self) -> None:
+        pass  # nothing was opened
+
+
+def replay(
+    paths: list[Path], url: str | None, token: str | None, out: TextIO, run_id: str | None = None
+) -> int:
+    """Send every journal's undelivered results (or copy all of them elsewhere); return an exit code.
 
     Safe to run twice: delivered results are marked and skipped, and the server's
     upsert never lets an older result overwrite a newer one.
@@ -42,42 +65,63 @@ def replay(paths: list[Path], url: str | None, token: str | None, out: TextIO) -
         out.write("qahub replay: no journals found\n")
         return 0
     for path in files:
-        code = max(code, _replay_one(path, url, token, out))
+        code = max(code, _replay_one(path, url, token, out, run_id))
     return code
 
 
-def _replay_one(path: Path, url: str | None, token: str | None, out: TextIO) -> int:
+def _replay_one(path: Path, url: str | None, token: str | None, out: TextIO, run_id: str | None) -> int:
     try:
         state = load(path)
     except (OSError, ValueError) as ex:
         out.write(f"{path}: cannot read: {ex}\n")
         return 2
-    if not state.pending:
+    target = url or state.url
+    run = run_id or state.run_id
+    if not target or not run:
+        out.write(f"{path}: no URL or run to send to; pass --url and --run\n")
+        return 2
+    copying = target.rstrip("/") != (state.url or "").rstrip("/") or run != state.run_id
+    entries = state.entries if copying else state.pending
+    # A copy sends results only: the journal's attachment files belong to its own target.
+    files = [] if copying else state.attachments
+    if not entries and not files:
         out.write(f"{path}: nothing to send ({state.delivered} delivered earlier)\n")
         return 0
-    target = url or state.url
-    if not target or not state.run_id:
-        out.write(f"{path}: no URL to send to; pass --url\n")
-        return 2
     try:
         transport = transport_for_url(target, token)
     except ClientError as ex:
         out.write(f"{path}: cannot open {target}: {ex.message}\n")
         return 2
-    journal = Journal.reopen(state)
+    journal = _Unmarked() if copying else Journal.reopen(state)
     try:
-        delivery = Delivery(transport, journal, state.run_id, known_codes=None)
-        remaining, error = send_all(delivery, state.pending, BATCH_SIZE)
+        delivery = Delivery(transport, journal, run, known_codes=None)
+        remaining, error = send_all(delivery, entries, BATCH_SIZE)
+        if not copying:
+            # Ids of results delivered earlier come from the journal; replayed ones from their upsert.
+            delivery.result_ids = {**state.result_ids, **delivery.result_ids}
+            delivery.rejected_codes |= state.rejected_codes
+        files, file_error = delivery.upload(files) if files and error is None else (files, None)
     finally:
         journal.close()
         transport.close()
     stats = delivery.stats
     out.write(
-        f"{path}: run {state.run_id} at {transport.url}: sent {stats.sent}, "
-        f"rejected {len(stats.rejected)}, not delivered {len(remaining)}\n"
+        f"{path}: run {run} at {transport.url}: {'copied' if copying else 'sent'} {stats.sent}, "
+        f"rejected {len(stats.rejected)}, not delivered {len(remaining)}"
+        + (
+            f"; attachments uploaded {stats.attachments_sent}, refused {len(stats.attachments_refused)}, "
+            f"not uploaded {len(files)}"
+            if stats.attachments_sent or stats.attachments_refused or files
+            else ""
+        )
+        + "\n"
     )
     for code, message in stats.rejected:
         out.write(f"  rejected {code}: {message}\n")
+    for code, name, reason in stats.attachments_refused:
+        out.write(f"  attachment {name} of {code} refused: {reason}\n")
     if error is not None:
         out.write(f"  not delivered: {error}\n")
-    return 1 if remaining or stats.rejected else 0
+    if file_error is not None:
+        out.write(f"  attachments not uploaded: {file_error}\n")
+    return 1 if remaining or stats.rejected or files else 0
