@@ -18,7 +18,7 @@ from pathlib import Path
 
 import peewee
 
-from collector import attachments, cases, runs
+from collector import cases, runs
 from collector.config import DEFAULT_DATABASE_URL, Settings, load_settings
 from collector.db import open_database
 from collector.errors import BadRequest, PayloadTooLarge, ServiceUnavailable
@@ -51,7 +51,6 @@ class EmbeddedCollector:
         self.db = open_database(settings)
         upgrade(self.db)
         self.storage = DirectoryStorage(settings.storage_dir)
-        self.limits = attachments.upload_limits(settings)
         self._lock = threading.Lock()  # the plugin writes from one sender thread; be safe anyway
         with self._session():
             self.project = get_project()
@@ -106,9 +105,14 @@ class EmbeddedCollector:
 
     def upload_attachment(self, result_id: str, files: Sequence[tuple[str, bytes]]) -> list[dict]:
         """Attach ``(file name, content)`` pairs to a result, like ``POST /results/{id}/attachments``."""
+        # Imported here: the multipart stack behind it adds a quarter of a second to every
+        # pytest session's start, and most sessions upload nothing.
+        from collector import attachments
+
         streams = [(name, io.BytesIO(content)) for name, content in files]
+        limits = attachments.upload_limits(self.settings)
         with self._session():
-            stored = attachments.attach_files(self.project, result_id, streams, self.storage, self.limits)
+            stored = attachments.attach_files(self.project, result_id, streams, self.storage, limits)
             return [attachments.attachment_dict(a) for a in stored]
 
     def close(self) -> None:
