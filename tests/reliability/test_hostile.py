@@ -7,6 +7,7 @@ sweep every operation of the OpenAPI description, on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from collector import tokens
 from collector.openapi import build_spec
 from collector.projects import create_project
 from tests.conftest import Api, make_api
+from tests.support.databases import database_url_for
 
 JSON = {"Content-Type": "application/json"}
 SAMPLE_TEXT = b"a log line\n"
@@ -31,28 +33,33 @@ class World:
     stranger: str
 
 
-@pytest.fixture
-def world(api: Api) -> World:
-    api.case("HOST-1")
-    run_id = api.run("hostile")
-    result = api.post(
-        f"/runs/{run_id}/results", json={"results": [{"test_case_code": "HOST-1", "status": "FAILED"}]}
-    ).json["data"][0]
-    upload = api.post(
-        f"/results/{result['id']}/attachments",
-        body=multipart(SAMPLE_TEXT),
-        headers={"Content-Type": "multipart/form-data; boundary=XyZ"},
-    )
-    assert upload.status_code == 201, upload.text
-    with api.db.connection_context():
-        other = create_project("other")
-    ids = {
-        "run_id": run_id,
-        "ref": "HOST-1",
-        "result_id": result["id"],
-        "attachment_id": upload.json["data"][0]["id"],
-    }
-    return World(api, ids, api.token_for(project=other))
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    """One app per database for the module (the sweeps change nothing), with one of everything."""
+    folder = tmp_path_factory.mktemp(f"hostile-{request.param}")
+    with database_url_for(request.param, folder) as url:
+        api = make_api(url, folder / "attachments")
+        api.case("HOST-1")
+        run_id = api.run("hostile")
+        result = api.post(
+            f"/runs/{run_id}/results", json={"results": [{"test_case_code": "HOST-1", "status": "FAILED"}]}
+        ).json["data"][0]
+        upload = api.post(
+            f"/results/{result['id']}/attachments",
+            body=multipart(SAMPLE_TEXT),
+            headers={"Content-Type": "multipart/form-data; boundary=XyZ"},
+        )
+        assert upload.status_code == 201, upload.text
+        with api.db.connection_context():
+            other = create_project("other")
+        ids = {
+            "run_id": run_id,
+            "ref": "HOST-1",
+            "result_id": result["id"],
+            "attachment_id": upload.json["data"][0]["id"],
+        }
+        yield World(api, ids, api.token_for(project=other))
+        api.db.close_all()
 
 
 def multipart(content: bytes, name: str = "log.txt") -> bytes:
@@ -162,7 +169,7 @@ def test_the_public_endpoints_are_only_health_and_the_description() -> None:
 
 
 @pytest.fixture
-def small_api(database_url: str, tmp_path: Path) -> Api:
+def small_api(database_url: str, tmp_path: Path) -> Iterator[Api]:
     api = make_api(database_url, tmp_path / "files", max_body_bytes=4096)
     yield api
     api.db.close_all()
@@ -231,11 +238,12 @@ def test_a_huge_string_in_any_result_field_rejects_only_that_item(world: World) 
             del item["test_case_code"]
         items.append(item)
     items.append({"test_case_code": "HOST-1", "status": "BROKEN"})
-    response = world.api.post(f"/runs/{world.ids['run_id']}/results", json={"results": items})
+    run_id = world.api.run("huge strings")  # a run of its own: the module's run stays as it is
+    response = world.api.post(f"/runs/{run_id}/results", json={"results": items})
     assert response.status_code == 207
     assert [e["index"] for e in response.json["errors"]] == list(range(len(RESULT_FIELDS)))
     assert all(len(e["message"]) < 2000 for e in response.json["errors"])  # no echo of the input
-    rows = world.api.get(f"/runs/{world.ids['run_id']}/results").json["data"]
+    rows = world.api.get(f"/runs/{run_id}/results").json["data"]
     assert [r["status"] for r in rows] == ["BROKEN"]
 
 
