@@ -63,7 +63,8 @@ class Summary:
         """Render the block's lines."""
         lines = self.where()
         counts = f"sent {self.sent}, rejected {len(self.rejected)}, waiting in journal {self.waiting}"
-        counts += f", unmapped tests {self.unmapped} (not reported)"
+        if self.unmapped:
+            counts += f", unmapped tests {self.unmapped} (not reported)"
         if self.created_cases:
             counts += f", test cases created {self.created_cases}"
         lines.append(counts)

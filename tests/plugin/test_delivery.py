@@ -13,6 +13,7 @@ from pytest_qahub.journal import Journal, load
 from pytest_qahub.replay import replay
 from tests.plugin.conftest import QAHubRun, make_cases
 from tests.support.faults import FlakyProxy
+from tests.support.server import CollectorServer
 
 CODES = [f"DLV-{n}" for n in range(30)]
 
@@ -60,7 +61,7 @@ def test_rejections_are_reported_and_do_not_change_the_exit_code(qahub_run: QAHu
     assert result.ret == pytest.ExitCode.OK
     result.stdout.fnmatch_lines(
         [
-            "sent 1, rejected 1, waiting in journal 0, unmapped tests 0 (not reported)",
+            "sent 1, rejected 1, waiting in journal 0",
             "  rejected STRICT-1: *",
         ]
     )
@@ -82,11 +83,17 @@ def test_strict_mode_keeps_a_clean_session_green(qahub_run: QAHubRun) -> None:
 
 
 def test_a_collector_down_all_session_leaves_everything_for_one_replay(
-    many: QAHubRun, monkeypatch: pytest.MonkeyPatch
+    many: QAHubRun, fresh_server: CollectorServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("QAHUB_URL", closed_port_url())
+    make_cases(fresh_server, *CODES)
+    run = fresh_server.create_run("down")
+    monkeypatch.setenv("QAHUB_URL", fresh_server.url)
+    monkeypatch.setenv("QAHUB_TOKEN", fresh_server.token)
+    fresh_server.stop()  # nothing listens on its port for the whole session
     started = time.monotonic()
-    result = many.pytest("-W", "default")
+    result = many.pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", f"--qahub-run={run}", "-W", "default"
+    )
     elapsed = time.monotonic() - started
     result.assert_outcomes(passed=30)
     assert result.ret == pytest.ExitCode.OK
@@ -94,25 +101,27 @@ def test_a_collector_down_all_session_leaves_everything_for_one_replay(
     result.stdout.fnmatch_lines(
         [
             "*QAHubWarning: QAHub collector http://127.0.0.1:* cannot be reached*",
-            "sent 0, rejected 0, waiting in journal 30, unmapped tests 0 (not reported)",
+            "sent 0, rejected 0, waiting in journal 30",
             "  send them later with: qahub replay .qahub/journal/*.jsonl",
         ]
     )
-    assert many.server.results(many.run_id) == []
     assert many.pending() == 30
 
+    fresh_server.start()  # the same port: the journal's URL works again
+    assert fresh_server.results(run) == []
+    journals = many.pytester.path / ".qahub" / "journal"
     out = io.StringIO()
-    code = replay([many.pytester.path / ".qahub" / "journal"], many.server.url, many.server.token, out)
+    code = replay([journals], None, fresh_server.token, out)
     assert code == 0, out.getvalue()
     assert "sent 30, rejected 0, not delivered 0" in out.getvalue()
-    rows = many.rows()
-    assert sorted(rows) == sorted(CODES)
+    rows = fresh_server.results(run)
+    assert sorted(row["test_case_code"] for row in rows) == sorted(CODES)
     assert many.pending() == 0
 
     again = io.StringIO()
-    assert replay([many.pytester.path / ".qahub" / "journal"], many.server.url, many.server.token, again) == 0
+    assert replay([journals], None, fresh_server.token, again) == 0
     assert "nothing to send (30 delivered earlier)" in again.getvalue()
-    assert many.rows() == rows
+    assert fresh_server.results(run) == rows
 
 
 def test_strict_mode_fails_the_session_when_results_wait_in_the_journal(
@@ -131,7 +140,7 @@ def test_intermittent_503s_lose_nothing_and_duplicate_nothing(
         monkeypatch.setenv("QAHUB_URL", proxy.url)
         result = many.pytest("--qahub-batch-size=5", "--qahub-flush-timeout=60")
     result.assert_outcomes(passed=30)
-    result.stdout.fnmatch_lines(["sent 30, rejected 0, waiting in journal 0, *"])
+    result.stdout.fnmatch_lines(["sent 30, rejected 0, waiting in journal 0*"])
     assert proxy.failures >= 2
     assert proxy.forwarded_results == 30
     assert sorted(many.statuses()) == sorted(CODES)
@@ -152,7 +161,7 @@ def test_replay_needs_a_url_when_the_journal_has_none(tmp_path: Path) -> None:
     journal.close()
     out = io.StringIO()
     assert replay([journal.path], None, None, out) == 2
-    assert "no URL to send to; pass --url" in out.getvalue()
+    assert "no URL or run to send to; pass --url and --run" in out.getvalue()
     assert len(load(journal.path).pending) == 1
 
 
@@ -168,7 +177,7 @@ def test_a_completed_run_refuses_results_without_breaking_the_session(qahub_run:
     result.stdout.no_fnmatch_line("*INTERNALERROR*")
     result.stdout.fnmatch_lines(
         [
-            "sent 0, rejected 0, waiting in journal 1, *",
+            "sent 0, rejected 0, waiting in journal 1*",
             "  not delivered: HTTP 409: *",
             "  send them later with: qahub replay .qahub/journal/*.jsonl",
         ]
