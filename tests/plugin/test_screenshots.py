@@ -14,6 +14,7 @@ from unittest.mock import MagicMock
 import pytest
 
 from pytest_qahub.screenshots import ScreenshotError, as_png, run_bounded, take_screenshot
+from pytest_qahub.settings import resolve_settings
 from tests.plugin.conftest import QAHubRun, make_cases
 from tests.support.server import CollectorServer
 
@@ -224,6 +225,23 @@ def test_run_bounded_returns_the_answer_and_wraps_errors() -> None:
     assert run_bounded(lambda: 5, 1) == 5
     with pytest.raises(ScreenshotError, match="ValueError: bad"):
         run_bounded(lambda: (_ for _ in ()).throw(ValueError("bad")), 1)
+
+
+def test_the_option_resolves_cli_then_environment_then_ini(pytester: pytest.Pytester) -> None:
+    def screenshots(*args: str, env: dict[str, str] | None = None) -> str:
+        settings = resolve_settings(pytester.parseconfig("--qahub-run=r", *args), environ=env or {})
+        assert settings is not None
+        return settings.screenshots
+
+    assert screenshots() == "failed"
+    pytester.makeini("[pytest]\nqahub_screenshots = off\n")
+    assert screenshots() == "off"
+    assert screenshots(env={"QAHUB_SCREENSHOTS": "FAILED"}) == "failed"
+    assert screenshots("--qahub-screenshots=off", env={"QAHUB_SCREENSHOTS": "failed"}) == "off"
+    with pytest.raises(
+        pytest.UsageError, match=r"Invalid --qahub-screenshots 'always' \(from QAHUB_SCREENSHOTS\)"
+    ):
+        screenshots(env={"QAHUB_SCREENSHOTS": "always"})
 
 
 # End to end: the plugin in a pytest subprocess, uploading to the real collector -------
