@@ -42,6 +42,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
         port=args.port,
         threads=args.threads,
         max_request_body_size=body_limit,
+        # A streamed listing outruns the socket: waitress queues up to this much of a response
+        # in memory before it makes the app wait (16 MiB by default, which made a 100,000-result
+        # listing cost 17 MiB of peak RSS and a 10,000-result one 4 MiB; at 1 MiB both cost ~2).
+        outbuf_high_watermark=1024 * 1024,
         channel_timeout=60,
         ident="qahub",
     )
