@@ -11,7 +11,7 @@ from pathlib import Path
 import peewee
 
 from collector.config import Settings
-from collector.db import is_sqlite, open_database
+from collector.db import database, is_sqlite, open_database
 from collector.ids import new_id
 from collector.models import Project, TestCase
 from collector.projects import get_project
@@ -49,12 +49,13 @@ class Seeder:
         self.database_url = database_url
         self.db: peewee.Database = open_database(Settings(database_url=database_url))
         upgrade(self.db)
-        with self.db.connection_context():
+        with self.connection():
             self.project: Project = get_project()
         self.cases = 0
 
     @contextmanager
     def connection(self) -> Iterator[None]:
+        database.initialize(self.db)  # the models' proxy: several seeders can take turns
         with self.db.connection_context():
             yield
 

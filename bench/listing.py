@@ -130,7 +130,7 @@ def bench(label: str, database_url: str, args: argparse.Namespace, workdir: Path
         "bytes",
         "peak RSS growth",
         "in process",
-        "ratio",
+        "in process / HTTP",
     )
     print(table(headers, rows))
 

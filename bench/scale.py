@@ -10,9 +10,11 @@ the collector's bulk upsert, and at each level measures, with the collector's ow
 - listing a 10,000-result run (``iter_results``), per result;
 - a case lookup by code (``get_case``), 1,000 random codes.
 
-Each figure is the median of ``--repeats`` alternating rounds. With the indexes doing their
-job the per-result costs stay flat. A level is skipped when seeding it would take longer
-than ``--max-seed-seconds`` at the rate measured so far.
+Each figure is the median of ``--repeats`` rounds that alternate between the grown database
+and a control database of 10,000 results, and is shown with its ratio to the control's: the
+machine's load moves both alike, so with the indexes doing their job the ratios stay near 1.
+A level is skipped when seeding it would take longer than ``--max-seed-seconds`` at the rate
+measured so far.
 """
 
 from __future__ import annotations
@@ -89,10 +91,30 @@ def grow(seeder: Seeder, target: int, held: int) -> tuple[int, float]:
     return held, spent
 
 
-def bench(label: str, database_url: str, args: argparse.Namespace) -> None:
-    seeder = Seeder(database_url)
+def measure(seeder: Seeder, listed: str, repeats: int) -> list[list[float]]:
+    """One round of the four figures, seconds per result: upsert new, update, listing, lookup."""
+    figures: list[list[float]] = [[], [], [], []]
+    for _ in range(repeats):
+        new, update = upsert_costs(seeder, RUN_SIZE)
+        for values, value in zip(
+            figures, (new, update, listing_cost(seeder, listed), lookup_cost(seeder, RUN_SIZE)), strict=True
+        ):
+            values.append(value)
+    return figures
+
+
+def bench(label: str, database_url: str, control_url: str, args: argparse.Namespace) -> None:
+    """Grow the database level by level; measure it and a 10,000-result control database in turn.
+
+    The machine is shared, so a level measured a minute later may run on a busier machine: the
+    control (same code, same operations, a database that does not grow), measured in the same
+    rounds, turns each figure into a ratio that load does not move.
+    """
+    seeder, control = Seeder(database_url), Seeder(control_url)
     seeder.ensure_cases(RUN_SIZE)
+    control.ensure_cases(RUN_SIZE)
     listed, _ = seeder.run(LISTED, "scale listed")
+    control_listed, _ = control.run(LISTED, "scale listed")
     held, rate = LISTED, 0.0
     rows = []
     try:
@@ -105,29 +127,29 @@ def bench(label: str, database_url: str, args: argparse.Namespace) -> None:
             held, seconds = grow(seeder, level, held)
             if added > 0 and seconds:
                 rate = added / seconds
-            new, update, listing, lookup = [], [], [], []
-            upsert_costs(seeder, RUN_SIZE)  # warm-up: caches, the first statements
-            listing_cost(seeder, listed)
-            for _ in range(args.repeats):  # alternate the figures, round by round
-                n, u = upsert_costs(seeder, RUN_SIZE)
-                new.append(n)
-                update.append(u)
-                listing.append(listing_cost(seeder, listed))
-                lookup.append(lookup_cost(seeder, RUN_SIZE))
-            rows.append(
-                (
-                    f"{level:,}",
-                    f"{seconds:.1f} s ({rate:,.0f}/s)" if added > 0 else "-",
-                    f"{median(new) * 1e6:.1f} us",
-                    f"{median(update) * 1e6:.1f} us",
-                    f"{median(listing) * 1e6:.2f} us",
-                    f"{median(lookup) * 1e6:.0f} us",
-                )
-            )
+            measure(seeder, listed, 1)  # warm-up: caches, the first statements
+            measure(control, control_listed, 1)
+            ours: list[list[float]] = [[], [], [], []]
+            theirs: list[list[float]] = [[], [], [], []]
+            for _ in range(args.repeats):  # alternate: the grown database, then the control
+                for values, more in zip(ours, measure(seeder, listed, 1), strict=True):
+                    values.extend(more)
+                for values, more in zip(theirs, measure(control, control_listed, 1), strict=True):
+                    values.extend(more)
+            cells = []
+            for values, reference, unit in zip(ours, theirs, (1, 1, 2, 0), strict=True):
+                cost = median(values) * 1e6
+                cells.append(f"{cost:.{unit}f} us ({cost / (median(reference) * 1e6):.2f})")
+            seeding = f"{seconds:.1f} s ({rate:,.0f}/s)" if added > 0 else "-"
+            rows.append((f"{level:,}", seeding, *cells))
             print(f"{label}: {level:,} results measured", flush=True)
     finally:
         seeder.close()
-    print(f"\n{label}: per-result costs as the database grows (medians of {args.repeats})")
+        control.close()
+    print(
+        f"\n{label}: per-result costs as the database grows (medians of {args.repeats}; in brackets "
+        "the ratio to the same figure on a 10,000-result control database measured in the same rounds)"
+    )
     headers = ("results in db", "seeding", "upsert new", "upsert update", "listing", "case lookup")
     print(table(headers, rows))
 
@@ -148,13 +170,14 @@ def main() -> None:
     args = parser.parse_args()
     random.seed(8)
     with tempfile.TemporaryDirectory() as tmp:
-        bench("sqlite", sqlite_url(Path(tmp)), args)
+        (Path(tmp) / "control").mkdir()
+        bench("sqlite", sqlite_url(Path(tmp)), sqlite_url(Path(tmp) / "control"), args)
         if args.postgres:
             os.environ.setdefault("QAHUB_TEST_DATABASE_URL", args.postgres)
             from tests.support.databases import fresh_postgres
 
-            with fresh_postgres() as url:
-                bench("postgres", url, args)
+            with fresh_postgres() as url, fresh_postgres() as control_url:
+                bench("postgres", url, control_url, args)
 
 
 if __name__ == "__main__":
