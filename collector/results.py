@@ -130,8 +130,7 @@ def upsert_results(project: Project, run_id: str, raw_items: list) -> UpsertOutc
             # Rows go in case-id order: concurrent batches sharing cases then lock them in
             # the same order, so PostgreSQL never sees a deadlock between two upserts.
             ordered = [rows[case_id] for case_id in sorted(rows)]
-            database.cursor().executemany(_upsert_sql(database.param), ordered)
-            result_ids = _result_ids(run.id, list(rows))
+            result_ids = _write_rows(run.id, ordered, sqlite)
             changes = {"updated_at": now}
             if run.status == "PENDING":
                 changes["status"] = "IN_PROGRESS"
@@ -149,6 +148,27 @@ def upsert_results(project: Project, run_id: str, raw_items: list) -> UpsertOutc
         reference, message = rejected[index]
         outcome.errors.append({"index": index, **reference, "message": message})
     return outcome
+
+
+def _write_rows(run_id: str, rows: list[tuple], sqlite: bool) -> dict[str, str]:
+    """Upsert the rows; return the result id of each case.
+
+    PostgreSQL returns the ids from the upsert itself: a separate look-up is planned from
+    table statistics that lag a burst of inserts, and then scans the whole run. A row the
+    conflict rule left alone (an older result) returns nothing and is looked up instead.
+    """
+    cursor = database.cursor()
+    if sqlite:  # executemany cannot return rows on SQLite; its planner uses the unique index
+        cursor.executemany(_upsert_sql(database.param), rows)
+        return _result_ids(run_id, [row[2] for row in rows])
+    cursor.executemany(_upsert_sql(database.param) + ' RETURNING "test_case_id", "id"', rows, returning=True)
+    found: dict[str, str] = {}
+    while True:
+        found.update(cursor.fetchall())
+        if not cursor.nextset():
+            break
+    missing = [row[2] for row in rows if row[2] not in found]
+    return {**found, **_result_ids(run_id, missing)} if missing else found
 
 
 def _result_ids(run_id: str, case_ids: list[str]) -> dict[str, str]:

