@@ -22,21 +22,20 @@ import orjson
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _server import Server  # noqa: E402
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
+from _seed import Seeder, code
+from _server import Server
 
 
-def setup_cases(server: Server, count: int) -> str:
-    cases = [{"code": f"B-{n:07}", "title": ""} for n in range(count)]
-    path = Path(server.env["QAHUB_STORAGE_DIR"]).parent / "cases.json"
-    path.write_bytes(orjson.dumps(cases))
-    server.qahub("case", "import", str(path))
+def new_run(server: Server) -> str:
+    """A new run on the server (its cases were made by :func:`raw_floor`)."""
     return server.qahub("run", "create", "--name", "bench").strip()
 
 
 def items(count: int, status: str, when: dt.datetime) -> list[dict]:
     stamp = when.isoformat()
     return [
-        {"test_case_code": f"B-{n:07}", "status": status, "duration_ms": n % 1000, "framework": "pytest",
+        {"test_case_code": code(n), "status": status, "duration_ms": n % 1000, "framework": "pytest",
          "executed_at": stamp, "error_message": None if status == "PASSED" else "assert 1 == 2"}
         for n in range(count)
     ]  # fmt: skip
@@ -64,43 +63,36 @@ def post_all(server: Server, run_id: str, rows: list[dict], batch: int, threads:
 
 def raw_floor(database_url: str, count: int) -> tuple[float, float]:
     """Upsert ``count`` rows with the bare driver (new, then update); return rows/s for each."""
-    from collector.config import Settings
-    from collector.db import open_database
-    from collector.ids import new_id
-    from collector.models import Project, Run, TestCase
+    from collector.ids import new_ids
+    from collector.models import Run, TestCase
     from collector.results import FIELDS, _db_time, _upsert_sql
-    from collector.schema import upgrade
 
-    db = open_database(Settings(database_url=database_url))
-    upgrade(db)
-    with db.connection_context():
-        project = Project.get(Project.key == "default")
-        run = Run.create(project=project, name="raw")
-        with db.atomic():
-            TestCase.insert_many(
-                [{"id": new_id(), "project": project.id, "code": f"R-{n:07}", "title": ""} for n in range(count)]
-            ).execute()
-        case_ids = [c for (c,) in TestCase.select(TestCase.id).where(TestCase.code.startswith("R-")).tuples()]
+    seeder = Seeder(database_url)
+    seeder.ensure_cases(count)
+    db = seeder.db
+    with seeder.connection():
+        run = Run.create(project=seeder.project, name="raw")
+        # Sorted by case id, as the collector writes them (the same index order, a fair floor).
+        case_ids = sorted(c for (c,) in TestCase.select(TestCase.id).limit(count).tuples())
     sqlite = database_url.startswith("sqlite")
-    conn = db.connection() if not db.is_closed() else None
     rates = []
     for status in ("PASSED", "FAILED"):
         now = _db_time(dt.datetime.now(dt.UTC).replace(tzinfo=None), sqlite)
         rows = [
-            (new_id(), run.id, cid, status, None, None, None, n % 1000, "pytest",
+            (rid, run.id, cid, status, None, None, None, n % 1000, "pytest",
              None if status == "PASSED" else "assert 1 == 2", None, now, now, now)
-            for n, cid in enumerate(case_ids)
+            for n, (rid, cid) in enumerate(zip(new_ids(count), case_ids, strict=True))
         ]  # fmt: skip
         assert len(rows[0]) == len(FIELDS) + 5
+        sql = _upsert_sql(db.param)
         start = time.perf_counter()
-        with db.connection_context():
-            conn = db.connection()
-            cursor = conn.cursor()
+        with seeder.connection():
+            cursor = db.cursor()
             for i in range(0, len(rows), 500):
                 with db.atomic():
-                    cursor.executemany(_upsert_sql(db.param), rows[i : i + 500])
+                    cursor.executemany(sql, rows[i : i + 500])
         rates.append(count / (time.perf_counter() - start))
-    db.close_all()
+    seeder.close()
     return rates[0], rates[1]
 
 
@@ -108,7 +100,7 @@ def bench(label: str, database_url: str | None, args: argparse.Namespace, workdi
     server = Server(workdir / label, database_url)
     try:
         raw_new, raw_update = raw_floor(server.env["QAHUB_DATABASE_URL"], args.results)
-        run_id = setup_cases(server, args.results)
+        run_id = new_run(server)
         t0 = dt.datetime.now(dt.UTC)
         http_new = post_all(server, run_id, items(args.results, "PASSED", t0), args.batch, args.threads)
         later = t0 + dt.timedelta(seconds=1)
@@ -119,12 +111,14 @@ def bench(label: str, database_url: str | None, args: argparse.Namespace, workdi
     print(f"{label:<10} raw floor   new {raw_new:>9,.0f} rows/s   update {raw_update:>9,.0f} rows/s")
     print(
         f"{label:<10} HTTP        new {http_new:>9,.0f} rows/s   update {http_update:>9,.0f} rows/s   "
-        f"ratio new {http_new / raw_new:.2f}  update {http_update / raw_update:.2f}   server peak RSS {rss} MiB"
+        f"ratio new {http_new / raw_new:.2f}  update {http_update / raw_update:.2f}   "
+        f"server peak RSS {rss} MiB"
     )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    formatter = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=formatter)
     parser.add_argument("--results", type=int, default=100_000)
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--threads", type=int, default=4)
