@@ -6,23 +6,13 @@ import base64
 import io
 import struct
 import zipfile
-import zlib
+
+from tests.support.images import solid_png
 
 
 def png(width: int = 1, height: int = 1) -> bytes:
     """A valid RGB PNG (one black pixel by default)."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    rows = b"".join(b"\x00" + b"\x00\x00\x00" * width for _ in range(height))
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(rows))
-        + chunk(b"IEND", b"")
-    )
+    return solid_png(width, height)
 
 
 def gif() -> bytes:

@@ -16,23 +16,13 @@ import pytest
 from pytest_qahub.screenshots import ScreenshotError, as_png, run_bounded, take_screenshot
 from pytest_qahub.settings import resolve_settings
 from tests.plugin.conftest import QAHubRun, make_cases
+from tests.support.images import solid_png
 from tests.support.server import CollectorServer
 
 
 def make_png(width: int = 4, height: int = 3, rgb: tuple[int, int, int] = (200, 30, 30)) -> bytes:
     """A valid RGB PNG of one colour."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    rows = b"".join(b"\x00" + bytes(rgb) * width for _ in range(height))
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(rows))
-        + chunk(b"IEND", b"")
-    )
+    return solid_png(width, height, rgb)
 
 
 def _paeth(a: int, b: int, c: int) -> int:

@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-import struct
-import zlib
-
 import pytest
 
 from pytest_qahub.client import HttpTransport
 from pytest_qahub.errors import Conflict, NotFound
 from pytest_qahub.transport import Attachment
+from tests.support.images import solid_png
 from tests.support.server import CollectorServer
 
 
 def tiny_png() -> bytes:
     """A valid 1x1 PNG."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
-    pixels = zlib.compress(b"\x00\xff\x00\x00")
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    return solid_png(1, 1, (255, 0, 0))
 
 
 @pytest.fixture

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-import struct
-import zlib
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
@@ -15,27 +13,6 @@ from tests.collector import attachment_samples as samples
 from tests.conftest import Api
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
-
-
-def png_rows(pixels: list[list[tuple[int, int, int]]]) -> bytes:
-    """A valid RGB PNG of the given rows of pixels, built with zlib and struct."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    raw = b"".join(b"\x00" + b"".join(bytes(p) for p in row) for row in pixels)
-    header = struct.pack(">IIBBBBB", len(pixels[0]), len(pixels), 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(raw))
-        + chunk(b"IEND", b"")
-    )
-
-
-def solid_png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
-    """A PNG of one colour."""
-    return png_rows([[rgb] * width for _ in range(height)])
 
 
 @dataclass

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from tests.collector import attachment_samples as samples
+from tests.support.images import png_rows
 from tests.support.server import CollectorServer
-from tests.web.conftest import png_rows
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")

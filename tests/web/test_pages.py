@@ -24,7 +24,8 @@ from collector.web.pages import local_path
 from collector.web.session import KEY_FILE, secret_key
 from tests.collector import attachment_samples as samples
 from tests.conftest import Api
-from tests.web.conftest import Browser, attach, seed, solid_png
+from tests.support.images import solid_png
+from tests.web.conftest import Browser, attach, seed
 
 SCRIPT = "<script>alert('x')</script>"
 DASH = "\u2013"  # the pager says "1-200 of 450" with an en dash
