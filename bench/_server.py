@@ -14,12 +14,19 @@ import requests
 class Server:
     """A ``qahub serve`` subprocess on a free loopback port, with a read/write token."""
 
-    def __init__(self, workdir: Path, database_url: str | None = None, threads: int = 8) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        database_url: str | None = None,
+        threads: int = 8,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         self.env = {
             **os.environ,
             "QAHUB_DATABASE_URL": database_url or f"sqlite:///{workdir / 'qahub.db'}",
             "QAHUB_STORAGE_DIR": str(workdir / "attachments"),
+            **(extra_env or {}),
         }
         self.token = self.qahub("token", "create").strip()
         self.process = subprocess.Popen(
@@ -40,9 +47,8 @@ class Server:
         raise RuntimeError("qahub serve did not start")
 
     def qahub(self, *args: str) -> str:
-        return subprocess.run(
-            [sys.executable, "-m", "collector.cli", *args], env=self.env, capture_output=True, text=True, check=True
-        ).stdout
+        command = [sys.executable, "-m", "collector.cli", *args]
+        return subprocess.run(command, env=self.env, capture_output=True, text=True, check=True).stdout
 
     def rss_kib(self, field: str = "VmRSS") -> int:
         """The server's resident memory (or ``VmHWM``, its peak) in KiB."""
@@ -50,6 +56,14 @@ class Server:
             if line.startswith(field + ":"):
                 return int(line.split()[1])
         raise RuntimeError(f"{field} not found")
+
+    def reset_peak(self) -> bool:
+        """Reset ``VmHWM`` to the current RSS (Linux ``clear_refs`` 5); tell whether it worked."""
+        try:
+            Path(f"/proc/{self.process.pid}/clear_refs").write_text("5")
+        except OSError:
+            return False
+        return True
 
     def stop(self) -> None:
         self.process.terminate()

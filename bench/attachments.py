@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import os
 import struct
-import subprocess
 import sys
 import tempfile
 import time
@@ -21,7 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import requests
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _server
 
 from collector.filetypes import CHUNK_BYTES
 
@@ -42,53 +42,11 @@ def multipart(name: str, data: bytes) -> bytes:
     return head.encode() + data + f"\r\n--{BOUNDARY}--\r\n".encode()
 
 
-class Server:
-    """``qahub serve`` on a free port in a scratch directory, with a read/write token."""
+class Server(_server.Server):
+    """``qahub serve`` on a free port in a scratch directory, with one result to attach to."""
 
     def __init__(self, workdir: Path, threads: int, max_bytes: int) -> None:
-        self.env = {
-            **os.environ,
-            "QAHUB_DATABASE_URL": f"sqlite:///{workdir / 'qahub.db'}",
-            "QAHUB_STORAGE_DIR": str(workdir / "attachments"),
-            "ATTACHMENT_MAX_BYTES": str(max_bytes),
-        }
-        self.token = self.qahub("token", "create").strip()
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "collector.cli", "serve", "--port", "0", "--threads", str(threads)],
-            env=self.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-        )
-        self.api = self.process.stdout.readline().decode().split()[-1] + "/api/v1"
-        self.session = requests.Session()
-        self.session.headers["Authorization"] = f"Bearer {self.token}"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if self.session.get(f"{self.api}/healthz", timeout=2).ok:
-                    return
-            except requests.ConnectionError:
-                time.sleep(0.05)  # bound but not yet serving
-        raise RuntimeError("qahub serve did not start")
-
-    def qahub(self, *args: str) -> str:
-        command = [sys.executable, "-m", "collector.cli", *args]
-        return subprocess.run(command, env=self.env, capture_output=True, text=True, check=True).stdout
-
-    def memory_kib(self, field: str) -> int:
-        """``VmRSS`` (now) or ``VmHWM`` (peak) of the server process, in KiB."""
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-        raise RuntimeError(f"{field} is not in /proc/{self.process.pid}/status")
-
-    def reset_peak(self) -> bool:
-        """Reset ``VmHWM`` to the current RSS (Linux ``clear_refs`` 5); tell whether it worked."""
-        try:
-            Path(f"/proc/{self.process.pid}/clear_refs").write_text("5")
-        except OSError:
-            return False
-        return True
+        super().__init__(workdir, threads=threads, extra_env={"ATTACHMENT_MAX_BYTES": str(max_bytes)})
 
     def make_result(self) -> str:
         self.session.post(f"{self.api}/cases", json={"code": "BENCH-1"}, timeout=10)
@@ -97,10 +55,6 @@ class Server:
         body = {"results": [{"test_case_code": "BENCH-1", "status": "FAILED"}]}
         response = self.session.post(f"{self.api}/runs/{run_id}/results", json=body, timeout=10)
         return response.json()["data"][0]["id"]
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=15)
 
 
 def upload(server: Server, result_id: str, body: bytes) -> str:
@@ -162,18 +116,18 @@ def measure(server: Server, body: bytes, figures: Figures) -> None:
     """Upload ``body`` and download the files again, timing both and reading the peaks."""
     result_id = server.make_result()
     download(server, upload(server, result_id, multipart("warm.txt", b"warm up\n")))
-    figures.idle_kib = server.memory_kib("VmRSS")
+    figures.idle_kib = server.rss_kib("VmRSS")
     with ThreadPoolExecutor(figures.clients) as pool:
         figures.exact_peaks = server.reset_peak()
         started = time.perf_counter()
         ids = list(pool.map(lambda _: upload(server, result_id, body), range(figures.count)))
         figures.up_s = time.perf_counter() - started
-        figures.peaks_kib["uploads"] = server.memory_kib("VmHWM")
+        figures.peaks_kib["uploads"] = server.rss_kib("VmHWM")
         figures.exact_peaks = server.reset_peak() and figures.exact_peaks
         started = time.perf_counter()
         sizes = list(pool.map(lambda i: download(server, i), ids))
         figures.down_s = time.perf_counter() - started
-        figures.peaks_kib["downloads"] = server.memory_kib("VmHWM")
+        figures.peaks_kib["downloads"] = server.rss_kib("VmHWM")
     if any(s != figures.size for s in sizes):
         raise RuntimeError("a download came back short")
 

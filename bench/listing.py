@@ -39,13 +39,8 @@ class Listing:
     count: int
 
 
-def reset_peak(server: Server) -> None:
-    """Make VmHWM start again from the current RSS (Linux ``clear_refs`` 5)."""
-    Path(f"/proc/{server.process.pid}/clear_refs").write_text("5")
-
-
 def list_over_http(server: Server, run_id: str) -> Listing:
-    reset_peak(server)
+    server.reset_peak()
     before = server.rss_kib("VmRSS")
     start = time.perf_counter()
     response = server.session.get(f"{server.api}/runs/{run_id}/results", stream=True, timeout=300)
