@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -45,46 +47,28 @@ def test_case_import_reads_json_and_csv_and_leaves_existing_codes(env, tmp_path:
     assert "Imported 1 new" in qahub(env, "case", "import", str(as_csv))
 
 
+def failing(env: dict[str, str], *args: str) -> str:
+    """Run a ``qahub`` command that must fail as a usage error; return its stderr."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "collector.cli", *args], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    return proc.stderr
+
+
 def test_case_import_explains_a_bad_file(env, tmp_path: Path) -> None:
     bad = tmp_path / "cases.json"
     bad.write_text('[{"title": "no code"}]')
-    import subprocess
-    import sys
-
-    proc = subprocess.run(
-        [sys.executable, "-m", "collector.cli", "case", "import", str(bad)],
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    assert proc.returncode == 2
-    assert "entry 1 needs a code" in proc.stderr
-    assert "Traceback" not in proc.stderr
+    assert "entry 1 needs a code" in failing(env, "case", "import", str(bad))
 
 
 def test_a_bad_setting_is_named_with_its_value(env) -> None:
-    import subprocess
-    import sys
-
-    proc = subprocess.run(
-        [sys.executable, "-m", "collector.cli", "run", "list"],
-        env={**env, "ATTACHMENT_MAX_BYTES": "lots"}, capture_output=True, text=True,
-    )  # fmt: skip
-    assert proc.returncode == 2
-    assert "ATTACHMENT_MAX_BYTES='lots'" in proc.stderr
-    assert "Traceback" not in proc.stderr
+    assert "ATTACHMENT_MAX_BYTES='lots'" in failing({**env, "ATTACHMENT_MAX_BYTES": "lots"}, "run", "list")
 
 
 def test_an_unsupported_database_url_is_explained(env) -> None:
-    import subprocess
-    import sys
-
-    proc = subprocess.run(
-        [sys.executable, "-m", "collector.cli", "run", "list"],
-        env={**env, "QAHUB_DATABASE_URL": "mongodb://x"}, capture_output=True, text=True,
-    )  # fmt: skip
-    assert proc.returncode == 2
-    assert "QAHUB_DATABASE_URL" in proc.stderr
+    assert "QAHUB_DATABASE_URL" in failing({**env, "QAHUB_DATABASE_URL": "mongodb://x"}, "run", "list")
 
 
 def test_results_prints_a_table_with_counts(env) -> None:
