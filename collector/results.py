@@ -48,15 +48,33 @@ class UpsertOutcome:
     errors: list[dict] = field(default_factory=list)
 
 
-def _upsert_sql(param: str) -> str:
-    columns = ", ".join(f'"{c}"' for c in _COLUMNS)
-    values = ", ".join(param for _ in _COLUMNS)
+def _on_conflict() -> str:
     updates = ", ".join(f'"{c}" = excluded."{c}"' for c in _UPDATED)
     return (
-        f'INSERT INTO "{_TABLE}" ({columns}) VALUES ({values}) '
         f'ON CONFLICT ("run_id", "test_case_id") DO UPDATE SET {updates} '
         f'WHERE excluded."executed_at" >= "{_TABLE}"."executed_at"'
     )
+
+
+def _upsert_sql(param: str) -> str:
+    """The upsert of one row, for ``executemany``."""
+    columns = ", ".join(f'"{c}"' for c in _COLUMNS)
+    values = ", ".join(param for _ in _COLUMNS)
+    return f'INSERT INTO "{_TABLE}" ({columns}) VALUES ({values}) {_on_conflict()}'
+
+
+def _sqlite_batch_sql() -> str:
+    """The upsert of a whole batch passed as one JSON array of rows (SQLite's ``json_each``).
+
+    One statement means one trip into SQLite per batch: ``executemany`` gives up Python's
+    lock around every row, and in a process that also runs tests (the embedded collector)
+    each row then waits for the test thread to hand it back.
+    """
+    columns = ", ".join(f'"{c}"' for c in _COLUMNS)
+    picks = ", ".join(f"json_extract(j.value, '$[{i}]')" for i in range(len(_COLUMNS)))
+    # "WHERE true" lets SQLite's parser tell the ON CONFLICT clause from a join constraint.
+    select = f"SELECT {picks} FROM json_each(?) AS j WHERE true"
+    return f'INSERT INTO "{_TABLE}" ({columns}) {select} {_on_conflict()}'
 
 
 def _db_time(value: dt.datetime, sqlite: bool) -> dt.datetime | str:
@@ -158,8 +176,8 @@ def _write_rows(run_id: str, rows: list[tuple], sqlite: bool) -> dict[str, str]:
     conflict rule left alone (an older result) returns nothing and is looked up instead.
     """
     cursor = database.cursor()
-    if sqlite:  # executemany cannot return rows on SQLite; its planner uses the unique index
-        cursor.executemany(_upsert_sql(database.param), rows)
+    if sqlite:  # no RETURNING for a batch here; the look-up's planner uses the unique index
+        cursor.execute(_sqlite_batch_sql(), (orjson.dumps(rows).decode(),))
         return _result_ids(run_id, [row[2] for row in rows])
     cursor.executemany(_upsert_sql(database.param) + ' RETURNING "test_case_id", "id"', rows, returning=True)
     found: dict[str, str] = {}
