@@ -14,6 +14,7 @@ from pytest_qahub.errors import ConnectionFailed, NotFound, PayloadTooLarge
 from pytest_qahub.journal import Journal, load
 from pytest_qahub.sender import Sender
 from pytest_qahub.transport import Attachment, PostOutcome
+from tests.support.waiting import wait_until
 
 
 class FakeTransport:
@@ -78,13 +79,6 @@ def journal(tmp_path: Path) -> Journal:
 def submit(sender: Sender, journal: Journal, count: int, prefix: str = "TC") -> None:
     for n in range(count):
         sender.submit(journal.append_result({"test_case_code": f"{prefix}-{n}", "status": "PASSED"}))
-
-
-def wait_until(condition: Any, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.01)
 
 
 def test_it_posts_a_full_batch_without_waiting_for_the_interval(

@@ -23,6 +23,7 @@ from pytest_qahub.journal import default_directory, load
 from tests.reliability.conftest import ServerFactory, make_codes, rows_by_code
 from tests.support.faults import FaultProxy, closed_port_url
 from tests.support.server import CollectorServer
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow  # subprocess sessions and servers; still in the default run
 
@@ -115,11 +116,7 @@ class Session:
         return result
 
     def wait_gate(self, n: int, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not (self.gates / f"at-{n}").exists():
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"the session never reached test {n}")
-            time.sleep(0.02)
+        wait_until((self.gates / f"at-{n}").exists, timeout, f"the session reaching test {n}")
 
     def open_gate(self, n: int) -> None:
         (self.gates / f"go-{n}").touch()

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 import requests
 
+from tests.support.waiting import wait_until
+
 STATUSES = ("PASSED", "FAILED", "BROKEN", "SKIPPED", "UNKNOWN")
 BASE_TIME = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 WRITER_STRIDE = 64  # more than the number of writers: keeps every (writer, round) stamp unique
@@ -123,11 +125,9 @@ class AckRecorder:
 
     def wait_for(self, acknowledged: int, timeout: float = 60.0) -> None:
         """Block until at least ``acknowledged`` items were acknowledged."""
-        deadline = time.monotonic() + timeout
-        while len(self.acknowledged) < acknowledged:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"only {len(self.acknowledged)} results acknowledged in {timeout} s")
-            time.sleep(0.01)
+        wait_until(
+            lambda: len(self.acknowledged) >= acknowledged, timeout, f"{acknowledged} acknowledged results"
+        )
 
     def _write(self, writer: int) -> None:
         session = requests.Session()
