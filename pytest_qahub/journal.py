@@ -6,6 +6,10 @@ also maps each accepted code to its result id). ``attachment`` records name a fi
 upload to a code's result; ``attachment_done`` / ``attachment_refused`` settle them.
 Loading a journal yields the results and attachments no later record settles. A
 truncated last line (a killed process) is ignored.
+
+Two processes append to a live journal: the test process (results, attachments) and the
+delivery process (the marks). Both open it with ``O_APPEND`` and write whole lines in one
+``write``, so their lines never mix; the delivery process reads new lines with `Follower`.
 """
 
 from __future__ import annotations
@@ -83,6 +87,14 @@ class JournalState:
         return self.header.get("run")
 
 
+def _entry(record: dict[str, Any]) -> Entry:
+    return Entry(record["seq"], record["result"], record.get("create"))
+
+
+def _attachment(record: dict[str, Any]) -> AttachmentEntry:
+    return AttachmentEntry(record["seq"], record["code"], record["path"], record["name"], record["mime"])
+
+
 def load(path: Path) -> JournalState:
     """Read a journal; raise ValueError if it has no valid header."""
     raw = path.read_bytes()
@@ -113,15 +125,14 @@ def load(path: Path) -> JournalState:
     for record in records[1:]:
         kind = record.get("type")
         if kind == "result":
-            results[record["seq"]] = Entry(record["seq"], record["result"], record.get("create"))
+            results[record["seq"]] = _entry(record)
         elif kind == "delivered":
             delivered.update(record["seqs"])
             ids.update(record.get("ids") or {})
         elif kind == "rejected":
             rejected.update({int(seq): message for seq, message in record["messages"].items()})
         elif kind == "attachment":
-            seq = record["seq"]
-            files[seq] = AttachmentEntry(seq, record["code"], record["path"], record["name"], record["mime"])
+            files[record["seq"]] = _attachment(record)
         elif kind == "attachment_done":
             done.update(record["seqs"])
         elif kind == "attachment_refused":
@@ -163,7 +174,9 @@ class Journal:
         directory.mkdir(parents=True, exist_ok=True)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
         path = directory / f"{stamp}-{os.getpid()}-{secrets.token_hex(3)}.jsonl"
-        journal = cls(path, path.open("xb"), 1)
+        # O_APPEND: the delivery process appends its marks to the same file meanwhile.
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
+        journal = cls(path, os.fdopen(descriptor, "ab"), 1)
         journal._write(
             {
                 "type": "header",
@@ -184,6 +197,11 @@ class Journal:
         if not state.ends_cleanly:
             handle.write(b"\n")  # end the truncated line so the next record stands alone
         return cls(state.path, handle, state.next_seq)
+
+    @classmethod
+    def for_marks(cls, path: Path) -> Journal:
+        """Open a live journal to append delivery marks only (the delivery process)."""
+        return cls(path, path.open("ab"), 0)
 
     def _write(self, record: dict[str, Any]) -> None:
         line = orjson.dumps(record) + b"\n"
@@ -274,3 +292,33 @@ class Journal:
         self.sync()
         with self._lock:
             self._handle.close()
+
+
+class Follower:
+    """Reads the records a live journal gains, as they are appended."""
+
+    def __init__(self, path: Path) -> None:
+        self._handle = path.open("rb")
+        self._rest = b""  # a line whose end has not been written yet
+
+    def read(self) -> tuple[list[Entry], list[AttachmentEntry]]:
+        """Return the results and attachments appended since the last call."""
+        data = self._rest + self._handle.read()
+        lines = data.split(b"\n")
+        self._rest = lines.pop()
+        entries: list[Entry] = []
+        files: list[AttachmentEntry] = []
+        for line in lines:
+            try:
+                record = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue  # a line cut short by an earlier killed process
+            kind = record.get("type") if isinstance(record, dict) else None
+            if kind == "result":
+                entries.append(_entry(record))
+            elif kind == "attachment":
+                files.append(_attachment(record))
+        return entries, files
+
+    def close(self) -> None:
+        self._handle.close()

@@ -47,9 +47,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if worker:
         return  # workers only capture; the controller sends
     from .reporter import Reporter, XdistHooks
-    from .transport import make_transport
 
-    reporter = Reporter(config, settings, make_transport(settings, config), store.directory)
+    reporter = Reporter(config, settings, store.directory)
     config.pluginmanager.register(reporter, "qahub-reporter")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(XdistHooks(reporter), "qahub-xdist")

@@ -14,31 +14,31 @@ import pytest
 
 from .attach import ATTACHMENTS_ATTR, ERRORS_ATTR, SESSION_INPUT
 from .capture import ITEM_ATTR, MAPPING_KEY, RESULT_ATTR
-from .delivery import Delivery
-from .errors import TRANSIENT_ERRORS, AuthError, NotFound, QAHubError, QAHubWarning, ResponseError
-from .journal import Journal, default_directory
-from .sender import Sender
+from .courier_process import READY_TIMEOUT_S, CourierProcess
+from .errors import QAHubWarning
+from .journal import Journal, default_directory, load
 from .settings import Settings
 from .status import aggregate
 from .summary import Summary, write_summary
-from .transport import Transport
 
 
 class Reporter:
-    """Plugin object fed by ``pytest_runtest_logreport``; finished in ``pytest_sessionfinish``."""
+    """Plugin object fed by ``pytest_runtest_logreport``; finished in ``pytest_sessionfinish``.
 
-    def __init__(
-        self, config: pytest.Config, settings: Settings, transport: Transport, pending: Path | None = None
-    ) -> None:
+    It journals each result; the delivery process (courier.py) it starts at session start
+    checks the run, then follows the journal and sends what it holds.
+    """
+
+    def __init__(self, config: pytest.Config, settings: Settings, pending: Path | None = None) -> None:
         self.config = config
         #: This session's folder of attachment files not uploaded yet (shared with its workers).
         self.pending = pending
         self.settings = settings
-        self.transport = transport
+        self.courier: CourierProcess | None = None
         self.journal: Journal | None = None
-        self.sender: Sender | None = None
         self.known_codes: set[str] | None = None
-        self.summary = Summary(run_id=settings.run, url=transport.url)
+        self.summary = Summary(run_id=settings.run, url=settings.url or "")
+        self._ready = False
         self._groups: dict[str, list[dict[str, Any]]] = {}
         self._files: dict[str, list[dict[str, str]]] = {}  # code -> attachment records
         self._journaled_files: set[str] = set()
@@ -50,48 +50,83 @@ class Reporter:
 
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
         """Say where results go."""
-        return [f"qahub: run {self.settings.run} at {self.transport.url}"]
+        where = f"at {self.settings.url}" if self.settings.url else "in the embedded collector"
+        return [f"qahub: run {self.settings.run} {where}"]
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
-        """Check the run and load the project's codes, then open the journal and sender."""
-        self._preflight()
+        """Start the delivery process; it checks the run while pytest collects.
+
+        Under xdist the controller collects nothing: wait for the check here, before the
+        workers start.
+        """
+        job = {
+            "run": self.settings.run,
+            "url": self.settings.url,
+            "token": self.settings.token,
+            "root": str(self.config.rootpath),
+            "batch_size": self.settings.batch_size,
+            "flush_timeout": self.settings.flush_timeout,
+        }
+        try:
+            self.courier = CourierProcess(job)
+        except OSError as ex:
+            self.summary.offline_reason = f"the delivery process could not start: {ex}"
+        if self.config.pluginmanager.has_plugin("dsession"):
+            self._await_ready()
+
+    def _await_ready(self) -> None:
+        """Take the delivery process's answer to the run check, then open the journal.
+
+        Raises:
+            pytest.UsageError: The run does not exist, the token was refused, the embedded
+                database cannot be opened, or the journal cannot be written.
+        """
+        if self._ready:
+            return
+        self._ready = True
+        answer = self.courier.answer(READY_TIMEOUT_S) if self.courier else None
+        event = answer.get("event") if answer else None
+        if event == "usage_error":
+            self._stop_courier()
+            raise pytest.UsageError(str(answer["message"]))  # type: ignore[index]
+        if event == "ready":
+            self.summary.url = str(answer["url"])  # type: ignore[index]
+            codes = answer.get("codes")  # type: ignore[union-attr]
+            self.known_codes = set(codes) if isinstance(codes, list) else None
+            if answer.get("warning"):  # type: ignore[union-attr]
+                self._warn(str(answer["warning"]))  # type: ignore[index]
+        else:
+            self._go_offline(answer)
         directory = default_directory(self.config.rootpath)
         try:
-            self.journal = Journal.create(directory, url=self.transport.url, run_id=self.settings.run)
+            self.journal = Journal.create(directory, url=self.summary.url or None, run_id=self.settings.run)
         except OSError as ex:
+            self._stop_courier()
             raise pytest.UsageError(f"Cannot write the QAHub journal in {directory}: {ex}") from ex
         self.summary.journal = self.journal.path
-        if self.summary.offline_reason is None:
-            delivery = Delivery(self.transport, self.journal, self.settings.run, self.known_codes)
-            self.sender = Sender(delivery, batch_size=self.settings.batch_size)
-            self.sender.start()
+        if self.courier is not None:
+            self.courier.follow(self.journal.path)
 
-    def _preflight(self) -> None:
-        url, run = self.transport.url, self.settings.run
-        try:
-            self.transport.get_run(run)
-        except NotFound as ex:
-            raise pytest.UsageError(f"QAHub run {run!r} does not exist at {url}") from ex
-        except AuthError as ex:
-            given = "the token was rejected" if self.settings.token else "no token was given"
-            raise pytest.UsageError(
-                f"QAHub at {url}: {given} ({ex}); pass a token with read,write scopes "
-                "in QAHUB_TOKEN or --qahub-token"
-            ) from ex
-        except TRANSIENT_ERRORS as ex:
-            self.summary.offline_reason = f"{url} cannot be reached: {ex}"
-            self._warn(
-                f"QAHub collector {self.summary.offline_reason}. The tests run; their results "
-                "wait in the journal (.qahub/journal/) for `qahub replay`."
+    def _go_offline(self, answer: dict[str, Any] | None) -> None:
+        if answer is not None and answer.get("event") == "offline":
+            self.summary.url = str(answer.get("url") or self.summary.url)
+            self.summary.offline_reason = str(answer["message"])
+        elif self.courier is not None:
+            why = (
+                "it did not answer in time" if answer is None and self.courier.running else self.courier.why()
             )
-            return
-        except ResponseError as ex:
-            raise pytest.UsageError(f"QAHub at {url} refused run {run!r}: {ex}") from ex
-        try:
-            self.known_codes = {case["code"] for case in self.transport.list_cases()}
-        except (QAHubError, KeyError, TypeError) as ex:
-            self._warn(f"QAHub: could not list the project's test cases ({ex}); codes not checked")
+            self.summary.offline_reason = f"the delivery process failed: {why}"
+        self._stop_courier()
+        self._warn(
+            f"QAHub collector {self.summary.offline_reason}. The tests run; their results "
+            "wait in the journal (.qahub/journal/) for `qahub replay`."
+        )
+
+    def _stop_courier(self) -> None:
+        if self.courier is not None:
+            self.courier.stop()
+            self.courier = None
 
     def _warn(self, message: str) -> None:
         try:
@@ -108,6 +143,7 @@ class Reporter:
             for item in session.items
             if (mapping := item.stash.get(MAPPING_KEY, None)) and not mapping.create_title
         }
+        self._await_ready()
         self._warn_unknown(codes)
 
     def _warn_unknown(self, codes: set[str]) -> None:
@@ -122,22 +158,31 @@ class Reporter:
             )
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        """Track started items; take each item's result from its final teardown report."""
-        attempt = int(getattr(report, "rerun", 0) or 0)
+        """Track started items; take each item's result from its final teardown report.
+
+        Called three times per test: the setup and call reports return at once.
+        """
         if report.outcome == "rerun":
-            self._reruns.add((report.nodeid, attempt))
+            self._reruns.add((report.nodeid, int(getattr(report, "rerun", 0) or 0)))
             return
-        skeleton = getattr(report, ITEM_ATTR, None)
-        if isinstance(skeleton, dict):
-            self._started[report.nodeid] = skeleton
+        when = report.when
+        if when == "setup":
+            skeleton = getattr(report, ITEM_ATTR, None)
+            if isinstance(skeleton, dict):
+                self._started[report.nodeid] = skeleton
+            return
+        if when != "teardown":
+            return
         errors = getattr(report, ERRORS_ATTR, None)
-        if errors:  # rare: skip building anything for the three reports of every test
+        if errors:
             self.summary.capture_errors.extend(str(error) for error in errors)
         attached = getattr(report, ATTACHMENTS_ATTR, None)
         files = [f for f in attached if isinstance(f, dict)] if attached else []
         result = getattr(report, RESULT_ATTR, None)
-        if not isinstance(result, dict) or (report.nodeid, attempt) in self._reruns:
-            _discard(files)  # not a teardown, or the teardown of an attempt that is rerun
+        if not isinstance(result, dict) or (
+            self._reruns and (report.nodeid, int(getattr(report, "rerun", 0) or 0)) in self._reruns
+        ):
+            _discard(files)  # the teardown of an attempt that is rerun
             return
         self._started.pop(report.nodeid, None)
         self._add(result, files)
@@ -154,6 +199,9 @@ class Reporter:
             self.summary.unmapped += 1
             _discard(files or [])
             return
+        if result.get("group_size", 1) == 1 and code not in self._groups:
+            self._journal_result(code, [result], files or [])  # most tests: a code of their own
+            return
         group = self._groups.setdefault(code, [])
         group.append(result)
         self._files.setdefault(code, []).extend(files or [])
@@ -161,8 +209,10 @@ class Reporter:
             self._finish(code)
 
     def _finish(self, code: str) -> None:
-        results = self._groups.pop(code)
-        files = self._files.pop(code, [])
+        self._journal_result(code, self._groups.pop(code), self._files.pop(code, []))
+
+    def _journal_result(self, code: str, results: list[dict[str, Any]], files: list[dict[str, str]]) -> None:
+        """Aggregate a code's results into one and journal it, with its files."""
         create_title = results[0].get("create_title")
         if self.known_codes is not None and code not in self.known_codes and not create_title:
             self._unknown[code] += 1
@@ -173,15 +223,14 @@ class Reporter:
             _discard(files)
             return  # the session never started (usage error)
         try:
-            entry = self.journal.append_result(payload, create_title)
+            self.journal.append_result(payload, create_title)
         except OSError as ex:
             self.summary.notes.append(f"could not write the journal: {ex}")
             _discard(files)
             return
         self._journaled += 1
-        if self.sender is not None:
-            self.sender.submit(entry)
-        self._journal_files(code, files)
+        if files:
+            self._journal_files(code, files)
 
     def _journal_files(self, code: str, files: list[dict[str, str]]) -> None:
         """Journal each attachment of code's result and hand it to the sender."""
@@ -197,12 +246,14 @@ class Reporter:
                 continue
             self._journaled_files.add(entry.path)
             self.summary.attachments_waiting += 1
-            if self.sender is not None:
-                self.sender.submit_attachment(entry)
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         """Finish open results, flush within the time limit, apply strict mode."""
+        try:
+            self._await_ready()  # not done yet if collection was interrupted
+        except pytest.UsageError as ex:
+            self.summary.notes.append(str(ex))
         for skeleton in list(self._started.values()):
             self._add(dict(skeleton, error_message="the test did not finish"))
         self._started.clear()
@@ -215,17 +266,14 @@ class Reporter:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def _settle(self) -> None:
-        if self.sender is not None:
-            self.sender.flush(self.settings.flush_timeout)
-            stats = self.sender.stats
-            self.summary.sent = stats.sent
-            self.summary.rejected = list(stats.rejected)
-            self.summary.created_cases = stats.created_cases
-            self.summary.last_error = stats.last_error
-            self.summary.waiting = self.sender.undelivered
-            self.summary.attachments_sent = stats.attachments_sent
-            self.summary.attachments_refused = list(stats.attachments_refused)
-            self.summary.attachments_waiting = self.sender.attachments_waiting
+        """Let the delivery process send the rest, within the flush time-out; take its totals."""
+        if self.courier is not None:
+            stats = self.courier.finish(self.settings.flush_timeout)
+            if stats is not None:
+                self._take_stats(stats)
+            else:
+                self._count_from_journal(f"the delivery process did not finish: {self.courier.why()}")
+            self.courier = None
         else:
             self.summary.waiting = self._journaled
         if self.journal is not None:
@@ -233,6 +281,37 @@ class Reporter:
                 self.journal.sync()
             except OSError as ex:
                 self.summary.notes.append(f"could not sync the journal: {ex}")
+
+    def _take_stats(self, stats: dict[str, Any]) -> None:
+        summary = self.summary
+        summary.sent = int(stats.get("sent", 0))
+        summary.rejected = [(str(code), str(message)) for code, message in stats.get("rejected", [])]
+        summary.created_cases = int(stats.get("created_cases", 0))
+        summary.last_error = stats.get("last_error")
+        summary.waiting = int(stats.get("undelivered", self._journaled))
+        summary.attachments_sent = int(stats.get("attachments_sent", 0))
+        summary.attachments_refused = [
+            (str(code), str(name), str(reason)) for code, name, reason in stats.get("attachments_refused", [])
+        ]
+        summary.attachments_waiting = int(stats.get("attachments_waiting", 0))
+
+    def _count_from_journal(self, why: str) -> None:
+        """The delivery process is gone without its totals: the journal says what happened."""
+        self.summary.last_error = why
+        if self.journal is None:
+            return
+        try:
+            state = load(self.journal.path)
+        except (OSError, ValueError) as ex:
+            self.summary.notes.append(f"could not read the journal: {ex}")
+            self.summary.waiting = self._journaled
+            return
+        codes = {entry.seq: str(entry.payload.get("test_case_code")) for entry in state.entries}
+        self.summary.sent = state.delivered
+        self.summary.rejected = [(codes.get(seq, "?"), message) for seq, message in state.rejected.items()]
+        self.summary.waiting = len(state.pending)
+        self.summary.attachments_sent = state.attachments_done
+        self.summary.attachments_waiting = len(state.attachments)
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         """Write the QAHub block."""
@@ -249,7 +328,7 @@ class Reporter:
             except OSError as ex:
                 self.summary.notes.append(f"could not close the journal: {ex}")
         self._clean_pending()
-        self.transport.close()
+        self._stop_courier()
 
     def _clean_pending(self) -> None:
         """Remove this session's pending files no journal record names (crashed or rerun items)."""

@@ -102,18 +102,13 @@ def aggregate(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """
     if not results:
         raise ValueError("nothing to aggregate")
-    if len(results) == 1:  # the common case, once per test: no sorting or generators
-        first = results[0]
-        ordered: Sequence[dict[str, Any]] = results
-        status = first["status"]
-        duration = int(first.get("duration_ms") or 0)
-        executed_at = first["executed_at"]
-    else:
-        ordered = sorted(results, key=lambda result: result.get("index", 0))
-        first = ordered[0]
-        status = worst(result["status"] for result in ordered)
-        duration = sum(int(result.get("duration_ms") or 0) for result in ordered)
-        executed_at = min(result["executed_at"] for result in ordered)
+    if len(results) == 1 and results[0].get("group_size", 1) == 1:
+        return _single(results[0])
+    ordered = sorted(results, key=lambda result: result.get("index", 0))
+    first = ordered[0]
+    status = worst(result["status"] for result in ordered)
+    duration = sum(int(result.get("duration_ms") or 0) for result in ordered)
+    executed_at = min(result["executed_at"] for result in ordered)
     payload: dict[str, Any] = {
         "test_case_code": first["code"],
         "status": status,
@@ -137,6 +132,25 @@ def aggregate(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
     if message:
         payload["error_message"] = clip(message, MESSAGE_LIMIT)
     if stack:
+        payload["error_stack"] = clip(stack, STACK_LIMIT)
+    return payload
+
+
+def _single(result: dict[str, Any]) -> dict[str, Any]:
+    """`aggregate` of one result with a code of its own: the same payload, built directly."""
+    payload: dict[str, Any] = {
+        "test_case_code": result["code"],
+        "status": result["status"],
+        "duration_ms": int(result.get("duration_ms") or 0),
+        "framework": result.get("framework") or "pytest",
+        "executed_at": result["executed_at"],
+    }
+    for key in ("bug_ticket_key", "bug_ticket_url", "comment"):
+        if value := result.get(key):
+            payload[key] = value
+    if message := result.get("error_message"):
+        payload["error_message"] = clip(message, MESSAGE_LIMIT)
+    if stack := result.get("error_stack"):
         payload["error_stack"] = clip(stack, STACK_LIMIT)
     return payload
 

@@ -1,7 +1,8 @@
 """The interface the plugin talks to a collector through, and the one factory for it.
 
-`HttpTransport` (client.py) implements it over HTTP; an embedded, in-process
-collector will implement the same methods.
+`HttpTransport` (client.py) implements it over HTTP, `EmbeddedTransport` (embedded.py)
+with the collector's own code on a local database. Only the delivery process
+(courier.py) and ``qahub replay`` open one: the test process never does.
 """
 
 from __future__ import annotations
@@ -9,10 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
-
-import pytest
-
-from .settings import Settings
 
 
 @dataclass(frozen=True)
@@ -68,21 +65,17 @@ class Transport(Protocol):
         ...
 
 
-def make_transport(settings: Settings, config: pytest.Config) -> Transport:
-    """Build the transport the settings ask for: HTTP with a URL, else the embedded collector.
+def make_transport(url: str | None, token: str | None, root: Path) -> Transport:
+    """Build the transport a session asks for: HTTP with a URL, else the embedded collector.
 
     Raises:
-        pytest.UsageError: The embedded collector cannot open its database.
+        ClientError: The embedded collector cannot open its database.
     """
-    if settings.url:
-        return transport_for_url(settings.url, settings.token)
+    if url:
+        return transport_for_url(url, token)
     from .embedded import EmbeddedTransport
-    from .errors import ClientError
 
-    try:
-        return EmbeddedTransport(config.rootpath)
-    except ClientError as ex:
-        raise pytest.UsageError(f"QAHub embedded collector: {ex.message}") from ex
+    return EmbeddedTransport(root)
 
 
 def transport_for_url(url: str, token: str | None) -> Transport:
