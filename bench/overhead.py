@@ -11,8 +11,10 @@ alternating the variants round by round:
 - ``embedded``: ``--qahub-run`` without a URL (the project's ``.qahub/qahub.db``);
 - ``allure``: allure-pytest writing its result files (``--alluredir``).
 
-Plugin auto-loading is off in every variant (``PYTEST_DISABLE_PLUGIN_AUTOLOAD=1``) and each
-loads only its own plugin, so the other plugins installed here do not dilute the ratios.
+Bytecode is cached as Python does by default (the warm-up round writes it), even where
+``PYTHONDONTWRITEBYTECODE`` is set. Plugin auto-loading is off in every variant
+(``PYTEST_DISABLE_PLUGIN_AUTOLOAD=1``) and each loads only its own plugin, so the other
+plugins installed here do not dilute the ratios.
 After each run of ours the results are counted where they landed (the server's listing, the
 embedded database). The generated conftest records when the last test ended; the time from
 then to the subprocess's exit is the session's end (for ours: the final flush).
@@ -128,6 +130,9 @@ class Bench:
         run_id = f"bench-{variant}-{self.counter}"
         env = {k: v for k, v in os.environ.items() if not k.startswith("QAHUB_")}
         env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+        # Cache bytecode as Python does by default: otherwise every run compiles the plugin
+        # and pytest rewrites every test module again, which no developer machine or CI pays.
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         if base:  # another checkout's pytest_qahub and collector, ahead of the installed ones
             env["PYTHONPATH"] = self.base
         last_file = self.workdir / "last-test-end"

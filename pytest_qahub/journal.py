@@ -20,7 +20,7 @@ import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
 import orjson
 
@@ -36,8 +36,7 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):
     """A journaled result: its sequence number, API payload, and case title to create."""
 
     seq: int
@@ -45,8 +44,7 @@ class Entry:
     create_title: str | None = None
 
 
-@dataclass(frozen=True)
-class AttachmentEntry:
+class AttachmentEntry(NamedTuple):
     """A journaled attachment: a file waiting to be uploaded to its code's result."""
 
     seq: int

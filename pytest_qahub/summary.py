@@ -8,8 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from .embedded import is_database_url
-
 SHOWN_REJECTIONS = 5
 
 
@@ -49,6 +47,8 @@ class Summary:
 
     def where(self) -> list[str]:
         """Say where the run's results can be seen."""
+        from .embedded import is_database_url  # once per session
+
         if not is_database_url(self.url):
             return [f"run {self.run_id} at {self.url}/api/v1/runs/{self.run_id}/results"]
         database = self.url.split("://", 1)[1].removeprefix("/")

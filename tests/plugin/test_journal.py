@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_qahub.journal import Journal, load
+from pytest_qahub.journal import Entry, Follower, Journal, load
 
 
 def payload(code: str) -> dict[str, str]:
@@ -84,3 +84,42 @@ def test_writing_after_close_is_an_os_error(journal: Journal) -> None:
     journal.close()
     with pytest.raises(OSError, match="closed"):
         journal.append_result(payload("TC-1"))
+
+
+def test_a_follower_reads_each_record_once_as_it_is_appended(journal: Journal) -> None:
+    follower = Follower(journal.path)
+    assert follower.read() == ([], [])  # the header is neither
+    first = journal.append_result({"test_case_code": "TC-1"})
+    attachment = journal.append_attachment("TC-1", "/tmp/shot.png", "shot.png", "image/png")
+    assert follower.read() == ([first], [attachment])
+    second = journal.append_result({"test_case_code": "TC-2"}, "create me")
+    assert follower.read() == ([second], [])
+    assert follower.read() == ([], [])
+    follower.close()
+
+
+def test_a_follower_waits_for_the_end_of_a_line_being_written(journal: Journal) -> None:
+    follower = Follower(journal.path)
+    follower.read()
+    line = b'{"type":"result","seq":7,"result":{"test_case_code":"TC-7"}}\n'
+    with journal.path.open("ab") as raw:
+        raw.write(line[:20])
+        raw.flush()
+        assert follower.read() == ([], [])
+        raw.write(line[20:])
+    assert follower.read() == ([Entry(7, {"test_case_code": "TC-7"})], [])
+    follower.close()
+
+
+def test_marks_from_another_handle_interleave_whole_lines(journal: Journal) -> None:
+    marks = Journal.for_marks(journal.path)  # as the delivery process opens it
+    entries = []
+    for n in range(50):
+        entries.append(journal.append_result({"test_case_code": f"TC-{n}"}))
+        if n % 10 == 9:
+            marks.mark_delivered([entry.seq for entry in entries[-10:]])
+    marks.close()
+    state = load(journal.path)
+    assert state.corrupt_lines == 0
+    assert state.delivered == 50
+    assert state.pending == []

@@ -1,0 +1,69 @@
+"""End to end: delivery runs in a process of its own, which follows the session's journal."""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+
+from tests.plugin.conftest import QAHubRun, make_cases
+from tests.support.waiting import wait_until
+
+LEAN = """
+import sys
+
+import pytest
+
+HEAVY = ("requests", "urllib3", "collector", "peewee", "falcon", "pydantic")
+
+
+@pytest.mark.qahub("LEAN-1")
+def test_the_test_process_stays_lean():
+    loaded = sorted(name for name in sys.modules if name.split(".")[0] in HEAVY)
+    assert loaded == []
+"""
+
+KILLED = """
+import os
+import signal
+
+import pytest
+
+
+@pytest.mark.qahub("KILL-1")
+def test_one():
+    pass
+
+
+@pytest.mark.qahub("KILL-2")
+def test_two():
+    assert False
+
+
+@pytest.mark.qahub("KILL-3")
+def test_killed():
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_the_test_process_never_imports_the_http_client_or_the_collector(
+    qahub_run: QAHubRun, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")  # other plugins may import requests
+    make_cases(qahub_run.server, "LEAN-1")
+    qahub_run.pytester.makepyfile(LEAN)
+    result = qahub_run.pytest("-p", "pytest_qahub.plugin")
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+    result.stdout.fnmatch_lines(["sent 1, rejected 0, waiting in journal 0*"])
+    assert qahub_run.statuses() == {"LEAN-1": "PASSED"}
+
+
+def test_results_journaled_before_pytest_is_killed_are_still_delivered(qahub_run: QAHubRun) -> None:
+    make_cases(qahub_run.server, "KILL-1", "KILL-2", "KILL-3")
+    qahub_run.pytester.makepyfile(KILLED)
+    result = qahub_run.pytest()
+    assert result.ret == -signal.SIGKILL
+    # The delivery process sees its input end, sends what the journal holds, and marks it.
+    wait_until(lambda: len(qahub_run.server.results(qahub_run.run_id)) == 2, 30, "two results delivered")
+    wait_until(lambda: qahub_run.pending() == 0, 30, "the journal marked delivered")
+    assert qahub_run.statuses() == {"KILL-1": "PASSED", "KILL-2": "FAILED"}
