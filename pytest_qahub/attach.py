@@ -18,7 +18,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import filetype
 import pytest
 
 ATTACHMENTS_ATTR = "qahub_attachments"
@@ -86,6 +85,8 @@ def mime_for(name: str) -> str:
 
 def guess_name(data: bytes) -> str:
     """A name for unnamed bytes, from their content (``attachment.png``, ``attachment.txt``)."""
+    import filetype  # 8 ms of imports, for the rare unnamed attachment: not at plugin load
+
     kind = filetype.guess(data[:8192])
     if kind is not None and f".{kind.extension}" in MIME_BY_EXTENSION:
         return f"attachment.{kind.extension}"
