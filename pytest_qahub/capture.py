@@ -6,6 +6,10 @@ controller receives exactly what a serial run computes:
 - ``report.qahub_item`` on every setup report: the item's case and start, enough to
   record an UNKNOWN result if its worker crashes before the item finishes;
 - ``report.qahub_result`` on every teardown report: the item's full result.
+
+The same wrapper hands failures and teardowns to ``screenshots.Screenshots``, which puts the
+item's attachments on the teardown report: one wrapper of ours per phase, where pluggy's cost
+is per wrapper and call (three calls per test).
 """
 
 from __future__ import annotations
@@ -21,16 +25,26 @@ from typing import Any
 import pytest
 
 from .mapping import CaseMapping, map_item, param_id
+from .screenshots import Screenshots
 from .settings import Settings
-from .status import MESSAGE_LIMIT, STACK_LIMIT, UNKNOWN, PhaseOutcome, clip, combine_phases, phase_outcome
+from .status import (
+    MESSAGE_LIMIT,
+    PASSED,
+    STACK_LIMIT,
+    UNKNOWN,
+    PhaseOutcome,
+    clip,
+    combine_phases,
+    phase_outcome,
+)
 
 ITEM_ATTR = "qahub_item"
 RESULT_ATTR = "qahub_result"
 
 
-@dataclass
+@dataclass(slots=True)
 class ItemState:
-    """What is known about an item between its phases."""
+    """What is known about an item (one attempt of it, under rerunfailures) between its phases."""
 
     skeleton: dict[str, Any]
     phases: list[PhaseOutcome] = field(default_factory=list)
@@ -39,6 +53,11 @@ class ItemState:
 
 MAPPING_KEY = pytest.StashKey[CaseMapping | None]()
 STATE_KEY = pytest.StashKey[ItemState]()
+
+#: What a passed call contributes (the same for every test: outcomes are frozen).
+CALL_PASSED = PhaseOutcome(PASSED)
+#: Stands for "not mapped yet" in the stash, where None means "mapped to no case".
+_NOT_MAPPED = object()
 
 
 @functools.lru_cache(maxsize=4)
@@ -76,11 +95,12 @@ def _attempts(item: pytest.Item) -> tuple[int, int | None]:
 
 
 class Capture:
-    """Plugin object computing per-item results; registered whenever a run is set."""
+    """Plugin object computing per-item results and failure evidence; registered whenever a run is set."""
 
-    def __init__(self, config: pytest.Config, settings: Settings) -> None:
+    def __init__(self, config: pytest.Config, settings: Settings, screenshots: Screenshots) -> None:
         self._config = config
         self._settings = settings
+        self._screenshots = screenshots
         self._group_sizes: Counter[str] = Counter()
         self._indexes: dict[str, int] = {}
 
@@ -99,29 +119,49 @@ class Capture:
     def pytest_runtest_makereport(
         self, item: pytest.Item, call: pytest.CallInfo[None]
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-        """Record each phase and attach the item's data to the setup and teardown reports."""
+        """Record each phase; put the item's data on its setup report, its result on its teardown report."""
         report = yield
-        if report.when == "setup":
-            state = ItemState(skeleton=self._skeleton(item, report))
-            item.stash[STATE_KEY] = state
-            setattr(report, ITEM_ATTR, dict(state.skeleton))
-        state = item.stash.get(STATE_KEY, None)
-        if state is None:
-            return report
-        outcome = phase_outcome(report, call.excinfo)
-        if outcome is not None:
-            state.phases.append(outcome)
-        if report.when == "call":
-            state.duration_ms = round(report.duration * 1000)
-        elif report.when == "teardown":
-            setattr(report, RESULT_ATTR, self._result(item, state))
+        when = report.when
+        state = self._start(item, report) if when == "setup" else item.stash.get(STATE_KEY, None)
+        if not report.passed:
+            self._record_problem(item, state, report, call)
+        elif when == "call" and state is not None:  # a passed setup or teardown adds nothing
+            state.phases.append(CALL_PASSED)
+        if when == "call":
+            if state is not None:
+                state.duration_ms = round(report.duration * 1000)
+        elif when == "teardown":
+            if state is not None:
+                setattr(report, RESULT_ATTR, self._result(item, state))
+            self._screenshots.finish(item, report)
         return report
+
+    def _start(self, item: pytest.Item, setup: pytest.TestReport) -> ItemState:
+        """Begin an attempt of the item: its state, and its data on the setup report."""
+        state = item.stash[STATE_KEY] = ItemState(self._skeleton(item, setup))
+        setattr(setup, ITEM_ATTR, dict(state.skeleton))
+        self._screenshots.start(item)
+        return state
+
+    def _record_problem(
+        self,
+        item: pytest.Item,
+        state: ItemState | None,
+        report: pytest.TestReport,
+        call: pytest.CallInfo[None],
+    ) -> None:
+        """Record a phase that did not pass (failed or skipped); screenshot a failed setup or call."""
+        if state is not None:
+            outcome = phase_outcome(report, call.excinfo)
+            if outcome is not None:
+                state.phases.append(outcome)
+        if report.failed and report.when in ("setup", "call"):
+            self._screenshots.failed(item)
 
     def _skeleton(self, item: pytest.Item, setup: pytest.TestReport) -> dict[str, Any]:
         """Build an item's result as far as it is known at setup: UNKNOWN until it ends."""
-        if MAPPING_KEY in item.stash:
-            mapping = item.stash[MAPPING_KEY]
-        else:  # an item added after collection finished
+        mapping = item.stash.get(MAPPING_KEY, _NOT_MAPPED)
+        if mapping is _NOT_MAPPED:  # an item added after collection finished
             mapping = item.stash[MAPPING_KEY] = map_item(
                 item, self._settings.unmapped, self._settings.embedded
             )
@@ -144,14 +184,13 @@ class Capture:
         }
 
     def _result(self, item: pytest.Item, state: ItemState) -> dict[str, Any]:
+        """The item's full result at its teardown (the keys and their order of the skeleton)."""
         combined = combine_phases(state.phases)
-        result = dict(state.skeleton)
-        result.update(
-            status=combined.status,
-            duration_ms=state.duration_ms,
-            error_message=clip(combined.message, MESSAGE_LIMIT),
-            error_stack=clip(combined.stack, STACK_LIMIT),
-        )
+        result = state.skeleton.copy()
+        result["status"] = combined.status
+        result["duration_ms"] = state.duration_ms
+        result["error_message"] = clip(combined.message, MESSAGE_LIMIT)
+        result["error_stack"] = clip(combined.stack, STACK_LIMIT)
         attempt, attempts = _attempts(item)
         if attempt > 1:
             note = f"{combined.status.lower()} on attempt {attempt}"

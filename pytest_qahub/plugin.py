@@ -42,8 +42,8 @@ def pytest_configure(config: pytest.Config) -> None:
     session = config.workerinput.get(SESSION_INPUT) if worker else None  # type: ignore[attr-defined]
     store = PendingStore(pending_root(config.rootpath) / (session or new_session_id()))
     config.stash[STORE_KEY] = store
-    config.pluginmanager.register(Capture(config, settings), "qahub-capture")
-    config.pluginmanager.register(Screenshots(store, settings.screenshots == "failed"), "qahub-screenshots")
+    screenshots = Screenshots(store, settings.screenshots == "failed")
+    config.pluginmanager.register(Capture(config, settings, screenshots), "qahub-capture")
     if worker:
         return  # workers only capture; the controller sends
     from .reporter import Reporter, XdistHooks

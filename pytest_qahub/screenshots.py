@@ -6,13 +6,16 @@ among them. The first PNG wins. Every capture is bounded in time; its errors are
 for the summary and never reach the test. At teardown the files pytest-playwright kept for
 a failed test (screenshot, video, trace) are added, and the item's attachment list goes on
 the teardown report.
+
+``Screenshots`` is no plugin of its own: ``capture.Capture``'s report wrapper calls it, so
+each phase of a test goes through one wrapper of ours, not two.
 """
 
 from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Iterator
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -187,36 +190,38 @@ def playwright_artifacts(item: pytest.Item) -> list[Path]:
 
 
 class Screenshots:
-    """Plugin object: captures failure evidence and hands each item's list to its teardown report."""
+    """Captures failure evidence and hands each item's list to its teardown report.
+
+    ``capture.Capture``'s report wrapper calls ``start`` at every setup, ``failed`` after a
+    failed setup or call, and ``finish`` at every teardown.
+    """
 
     def __init__(self, store: PendingStore, enabled: bool, timeout: float = CAPTURE_TIMEOUT_S) -> None:
         self.store = store
         self.enabled = enabled
         self.timeout = timeout
 
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_makereport(
-        self, item: pytest.Item, call: pytest.CallInfo[None]
-    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-        """Capture on a failed setup or call; at teardown put the item's attachments on the report."""
-        report = yield
-        if report.when == "setup":
-            item.stash[FAILED_KEY] = False
-        if report.when in ("setup", "call") and report.failed:
-            item.stash[FAILED_KEY] = True
-            if self.enabled:
-                self._capture(item)
-        elif report.when == "teardown":
-            if self.enabled and item.stash.get(FAILED_KEY, False):
-                self._add_playwright_artifacts(item)
-            found = item.stash.get(EVIDENCE_KEY, None)
-            if found is not None:
-                del item.stash[EVIDENCE_KEY]
-                if found.files:
-                    setattr(report, ATTACHMENTS_ATTR, found.files)
-                if found.errors:
-                    setattr(report, ERRORS_ATTR, found.errors)
-        return report
+    def start(self, item: pytest.Item) -> None:
+        """A new attempt of the item begins: nothing has failed yet."""
+        item.stash[FAILED_KEY] = False
+
+    def failed(self, item: pytest.Item) -> None:
+        """A setup or call phase failed: take the screenshot now, while the browser shows it."""
+        item.stash[FAILED_KEY] = True
+        if self.enabled:
+            self._capture(item)
+
+    def finish(self, item: pytest.Item, teardown: pytest.TestReport) -> None:
+        """Add pytest-playwright's files of a failed item; put the item's evidence on its teardown report."""
+        if self.enabled and item.stash.get(FAILED_KEY, False):
+            self._add_playwright_artifacts(item)
+        found = item.stash.get(EVIDENCE_KEY, None)
+        if found is not None:
+            del item.stash[EVIDENCE_KEY]
+            if found.files:
+                setattr(teardown, ATTACHMENTS_ATTR, found.files)
+            if found.errors:
+                setattr(teardown, ERRORS_ATTR, found.errors)
 
     def _capture(self, item: pytest.Item) -> None:
         found = evidence(item)
