@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import pytest
 
@@ -14,6 +14,7 @@ MARKER_HELP = (
     "`code`, optionally with a bug ticket key, bug URL and a comment"
 )
 CODE_LIMIT = 200
+_MARKER_KEYWORDS = frozenset({"code", "bug", "bug_url", "comment"})
 
 
 @dataclass(frozen=True)
@@ -40,12 +41,12 @@ def param_id(item: pytest.Item) -> str | None:
     return callspec.id if callspec is not None else None
 
 
-def _from_marker(item: pytest.Item) -> CaseMapping | None:
+def _from_marker(item: pytest.Item, create_title: str | None) -> CaseMapping | None:
     marker = item.get_closest_marker(MARKER)
     if marker is None:
         return None
     code = marker.args[0] if marker.args else marker.kwargs.get("code")
-    extra = set(marker.kwargs) - {"code", "bug", "bug_url", "comment"}
+    extra = marker.kwargs.keys() - _MARKER_KEYWORDS
     if not isinstance(code, str) or not code.strip() or len(marker.args) > 1 or extra:
         item.warn(
             QAHubWarning(
@@ -59,6 +60,7 @@ def _from_marker(item: pytest.Item) -> CaseMapping | None:
         bug_ticket_key=_optional(marker.kwargs.get("bug")),
         bug_ticket_url=_optional(marker.kwargs.get("bug_url")),
         comment=_optional(marker.kwargs.get("comment")),
+        create_title=create_title,
     )
 
 
@@ -76,9 +78,9 @@ def map_item(item: pytest.Item, unmapped: str, create_missing: bool = False) -> 
     """
     name = base_nodeid(item.nodeid)
     title = name if create_missing else None
-    mapping = _from_marker(item)
+    mapping = _from_marker(item, title)
     if mapping is not None:
-        return replace(mapping, create_title=title)
+        return mapping
     code = item.config.hook.pytest_qahub_test_case(item=item)
     if isinstance(code, str) and code.strip():
         return CaseMapping(code=code.strip(), create_title=title)
