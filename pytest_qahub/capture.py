@@ -127,9 +127,8 @@ class Capture:
             self._record_problem(item, state, report, call)
         elif when == "call" and state is not None:  # a passed setup or teardown adds nothing
             state.phases.append(CALL_PASSED)
-        if when == "call":
-            if state is not None:
-                state.duration_ms = round(report.duration * 1000)
+        if when == "call" and state is not None:
+            state.duration_ms = round(report.duration * 1000)
         elif when == "teardown":
             if state is not None:
                 setattr(report, RESULT_ATTR, self._result(item, state))
