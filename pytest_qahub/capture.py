@@ -132,6 +132,8 @@ class Capture:
         elif when == "teardown":
             if state is not None:
                 setattr(report, RESULT_ATTR, self._result(item, state))
+                # Done with: kept until the session ends, it would only give the GC more to walk.
+                del item.stash[STATE_KEY]
             self._screenshots.finish(item, report)
         return report
 
