@@ -102,18 +102,19 @@ class Capture:
         self._settings = settings
         self._screenshots = screenshots
         self._group_sizes: Counter[str] = Counter()
-        self._indexes: dict[str, int] = {}
+        self._indexes: dict[pytest.Item, int] = {}
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         """Map every item and count how many items share each code."""
         self._group_sizes.clear()
+        unmapped, embedded, sizes = self._settings.unmapped, self._settings.embedded, self._group_sizes
         for index, item in enumerate(session.items):
-            mapping = map_item(item, self._settings.unmapped, self._settings.embedded)
+            mapping = map_item(item, unmapped, embedded)
             item.stash[MAPPING_KEY] = mapping
-            self._indexes[item.nodeid] = index
+            self._indexes[item] = index
             if mapping is not None:
-                self._group_sizes[mapping.code] += 1
+                sizes[mapping.code] += 1
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
@@ -168,7 +169,7 @@ class Capture:
             )
         return {
             "nodeid": item.nodeid,
-            "index": self._indexes.get(item.nodeid, len(self._indexes)),
+            "index": self._indexes.get(item, len(self._indexes)),
             "param": param_id(item),
             "code": mapping.code if mapping else None,
             "group_size": self._group_sizes.get(mapping.code, 1) if mapping else 1,

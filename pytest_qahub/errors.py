@@ -1,8 +1,9 @@
-"""The package's exception hierarchy (one base, `QAHubError`) and its warning class."""
+"""The package's exception hierarchy (one base, `QAHubError`).
+
+It imports nothing heavy: the delivery process uses it without loading pytest.
+"""
 
 from __future__ import annotations
-
-import pytest
 
 
 class QAHubError(Exception):
@@ -59,7 +60,3 @@ class PayloadTooLarge(ClientError):
 
 #: Errors after which the same request may succeed later.
 TRANSIENT_ERRORS: tuple[type[QAHubError], ...] = (ConnectionFailed, ServerError, ProtocolError)
-
-
-class QAHubWarning(pytest.PytestWarning):
-    """A problem reporting to QAHub that does not stop the tests."""

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import pytest
 
-from .errors import QAHubWarning
+from .warning import QAHubWarning
 
 MARKER = "qahub"
 MARKER_HELP = (
@@ -17,8 +17,7 @@ CODE_LIMIT = 200
 _MARKER_KEYWORDS = frozenset({"code", "bug", "bug_url", "comment"})
 
 
-@dataclass(frozen=True)
-class CaseMapping:
+class CaseMapping(NamedTuple):
     """The test case an item reports to, and the extra fields its marker sets."""
 
     code: str
@@ -41,8 +40,19 @@ def param_id(item: pytest.Item) -> str | None:
     return callspec.id if callspec is not None else None
 
 
-def _from_marker(item: pytest.Item, create_title: str | None) -> CaseMapping | None:
-    marker = item.get_closest_marker(MARKER)
+def closest_marker(item: pytest.Item) -> pytest.Mark | None:
+    """``item.get_closest_marker("qahub")`` without its generators: it runs for every item."""
+    node: pytest.Item | pytest.Collector | None = item
+    while node is not None:
+        for mark in node.own_markers:
+            if mark.name == MARKER:
+                return mark
+        node = node.parent
+    return None
+
+
+def _from_marker(item: pytest.Item, create_missing: bool) -> CaseMapping | None:
+    marker = closest_marker(item)
     if marker is None:
         return None
     code = marker.args[0] if marker.args else marker.kwargs.get("code")
@@ -55,12 +65,15 @@ def _from_marker(item: pytest.Item, create_title: str | None) -> CaseMapping | N
             )
         )
         return None
+    title = base_nodeid(item.nodeid) if create_missing else None
+    if not marker.kwargs:  # the common case: a code alone
+        return CaseMapping(code.strip(), create_title=title)
     return CaseMapping(
         code=code.strip(),
         bug_ticket_key=_optional(marker.kwargs.get("bug")),
         bug_ticket_url=_optional(marker.kwargs.get("bug_url")),
         comment=_optional(marker.kwargs.get("comment")),
-        create_title=create_title,
+        create_title=title,
     )
 
 
@@ -76,11 +89,11 @@ def map_item(item: pytest.Item, unmapped: str, create_missing: bool = False) -> 
     With ``create_missing`` (the embedded collector) a marker's or hook's code that does
     not exist yet is created too, titled after the node id.
     """
-    name = base_nodeid(item.nodeid)
-    title = name if create_missing else None
-    mapping = _from_marker(item, title)
+    mapping = _from_marker(item, create_missing)
     if mapping is not None:
         return mapping
+    name = base_nodeid(item.nodeid)
+    title = name if create_missing else None
     code = item.config.hook.pytest_qahub_test_case(item=item)
     if isinstance(code, str) and code.strip():
         return CaseMapping(code=code.strip(), create_title=title)

@@ -15,11 +15,11 @@ import pytest
 from .attach import ATTACHMENTS_ATTR, ERRORS_ATTR, SESSION_INPUT
 from .capture import ITEM_ATTR, MAPPING_KEY, RESULT_ATTR
 from .courier_process import READY_TIMEOUT_S, CourierProcess
-from .errors import QAHubWarning
 from .journal import Journal, default_directory, load
 from .settings import Settings
 from .status import aggregate
 from .summary import Summary, write_summary
+from .warning import QAHubWarning
 
 
 class Reporter:
@@ -276,11 +276,6 @@ class Reporter:
             self.courier = None
         else:
             self.summary.waiting = self._journaled
-        if self.journal is not None:
-            try:
-                self.journal.sync()
-            except OSError as ex:
-                self.summary.notes.append(f"could not sync the journal: {ex}")
 
     def _take_stats(self, stats: dict[str, Any]) -> None:
         summary = self.summary
@@ -319,7 +314,7 @@ class Reporter:
             write_summary(terminalreporter, self.summary)
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
-        """Close the journal and the connections."""
+        """Close (and so fsync) the journal; stop the delivery process if it still runs."""
         if self.journal is not None:
             try:
                 self.journal.close()

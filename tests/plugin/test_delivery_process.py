@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 
 import pytest
 
@@ -26,6 +28,8 @@ def test_the_test_process_stays_lean():
 KILLED = """
 import os
 import signal
+import subprocess
+import sys
 
 import pytest
 
@@ -67,3 +71,13 @@ def test_results_journaled_before_pytest_is_killed_are_still_delivered(qahub_run
     wait_until(lambda: len(qahub_run.server.results(qahub_run.run_id)) == 2, 30, "two results delivered")
     wait_until(lambda: qahub_run.pending() == 0, 30, "the journal marked delivered")
     assert qahub_run.statuses() == {"KILL-1": "PASSED", "KILL-2": "FAILED"}
+
+
+def test_the_delivery_process_starts_without_loading_pytest() -> None:
+    # It starts while pytest collects: the less it imports, the sooner a short session's run check
+    # is answered.
+    check = (
+        "import sys, pytest_qahub.courier, pytest_qahub.client, pytest_qahub.embedded\n"
+        "assert 'pytest' not in sys.modules and '_pytest' not in sys.modules"
+    )
+    subprocess.run([sys.executable, "-P", "-c", check], check=True, timeout=60)
