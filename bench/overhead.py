@@ -23,6 +23,7 @@ then to the subprocess's exit is the session's end (for ours: the final flush).
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import signal
@@ -115,7 +116,7 @@ class Bench:
             self.projects[name] = root
             # The embedded collector's database, with the same codes already there.
             self._embedded_cli(root, "case", "import", str(cases))
-        self.counter = 0
+        self._counter = itertools.count(1)
         self.base = ""
 
     def _embedded_cli(self, root: Path, *args: str) -> str:
@@ -123,11 +124,12 @@ class Bench:
         command = [sys.executable, "-m", "collector.cli", *args]
         return subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
 
-    def run(self, project: str, variant: str) -> Outcome:
+    def run(self, project: str, variant: str, prefix: tuple[str, ...] = ()) -> Outcome:
+        """Run one variant on one project; prefix wraps the command (e.g. valgrind)."""
         root = self.projects[project]
         variant, _, base = variant.partition("@")
-        self.counter += 1
-        run_id = f"bench-{variant}-{self.counter}"
+        number = next(self._counter)  # runs may go two at a time: each has its own files
+        run_id = f"bench-{variant}-{number}"
         env = {k: v for k, v in os.environ.items() if not k.startswith("QAHUB_")}
         env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
         # Cache bytecode as Python does by default: otherwise every run compiles the plugin
@@ -135,8 +137,7 @@ class Bench:
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         if base:  # another checkout's pytest_qahub and collector, ahead of the installed ones
             env["PYTHONPATH"] = self.base
-        last_file = self.workdir / "last-test-end"
-        last_file.unlink(missing_ok=True)
+        last_file = self.workdir / f"last-test-end-{number}"
         env[LAST_FILE_ENV] = str(last_file)
         args = [sys.executable, "-m", "pytest", "-p", "no:qahub"]
         if variant == "http":
@@ -152,12 +153,14 @@ class Bench:
             args += [
                 "-p",
                 "allure_pytest.plugin",
-                f"--alluredir={self.workdir / 'allure' / str(self.counter)}",
+                f"--alluredir={self.workdir / 'allure' / str(number)}",
             ]
-        log = self.workdir / "pytest.log"
+        log = self.workdir / f"pytest-{number}.log"
         with log.open("w") as out:
             start = time.time()
-            process = subprocess.Popen(args, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT)
+            process = subprocess.Popen(
+                [*prefix, *args], cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT
+            )
             _, status, usage = os.wait4(process.pid, 0)
             end = time.time()
         exit_code = os.waitstatus_to_exitcode(status)
