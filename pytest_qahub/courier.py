@@ -89,6 +89,8 @@ class Control:
         try:
             for line in self._stream:
                 message = orjson.loads(line)
+                if not isinstance(message, dict):
+                    continue
                 if "journal" in message:
                     self.journal = Path(message["journal"])
                     self.has_journal.set()

@@ -85,17 +85,17 @@ class Reporter:
         if self._ready:
             return
         self._ready = True
-        answer = self.courier.answer(READY_TIMEOUT_S) if self.courier else None
-        event = answer.get("event") if answer else None
+        answer = (self.courier.answer(READY_TIMEOUT_S) if self.courier else None) or {}
+        event = answer.get("event")
         if event == "usage_error":
             self._stop_courier()
-            raise pytest.UsageError(str(answer["message"]))  # type: ignore[index]
+            raise pytest.UsageError(str(answer.get("message")))
         if event == "ready":
-            self.summary.url = str(answer["url"])  # type: ignore[index]
-            codes = answer.get("codes")  # type: ignore[union-attr]
+            self.summary.url = str(answer.get("url") or self.summary.url)
+            codes = answer.get("codes")
             self.known_codes = set(codes) if isinstance(codes, list) else None
-            if answer.get("warning"):  # type: ignore[union-attr]
-                self._warn(str(answer["warning"]))  # type: ignore[index]
+            if answer.get("warning"):
+                self._warn(str(answer["warning"]))
         else:
             self._go_offline(answer)
         directory = default_directory(self.config.rootpath)
@@ -108,19 +108,20 @@ class Reporter:
         if self.courier is not None:
             self.courier.follow(self.journal.path)
 
-    def _go_offline(self, answer: dict[str, Any] | None) -> None:
-        if answer is not None and answer.get("event") == "offline":
+    def _go_offline(self, answer: dict[str, Any]) -> None:
+        """No delivery this session: the collector cannot be reached, or the process failed."""
+        if answer.get("event") == "offline":
             self.summary.url = str(answer.get("url") or self.summary.url)
-            self.summary.offline_reason = str(answer["message"])
-        elif self.courier is not None:
-            why = (
-                "it did not answer in time" if answer is None and self.courier.running else self.courier.why()
-            )
-            self.summary.offline_reason = f"the delivery process failed: {why}"
+            self.summary.offline_reason = str(answer.get("message"))
+            what = f"QAHub collector {self.summary.offline_reason}"
+        else:
+            if self.courier is not None:
+                why = "it did not answer in time" if self.courier.running else self.courier.why()
+                self.summary.offline_reason = f"the delivery process failed: {why}"
+            what = f"QAHub: {self.summary.offline_reason}"
         self._stop_courier()
         self._warn(
-            f"QAHub collector {self.summary.offline_reason}. The tests run; their results "
-            "wait in the journal (.qahub/journal/) for `qahub replay`."
+            f"{what}. The tests run; their results wait in the journal (.qahub/journal/) for `qahub replay`."
         )
 
     def _stop_courier(self) -> None:

@@ -49,6 +49,8 @@ class Summary:
         """Say where the run's results can be seen."""
         from .embedded import is_database_url  # once per session
 
+        if not self.url:  # embedded, and the delivery process never said where its database is
+            return [f"run {self.run_id} (embedded collector)"]
         if not is_database_url(self.url):
             return [f"run {self.run_id} at {self.url}/api/v1/runs/{self.run_id}/results"]
         database = self.url.split("://", 1)[1].removeprefix("/")

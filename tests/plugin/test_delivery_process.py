@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import signal
 import subprocess
 import sys
 
 import pytest
 
+from pytest_qahub.replay import replay
 from tests.plugin.conftest import QAHubRun, make_cases
 from tests.support.waiting import wait_until
 
@@ -27,6 +29,7 @@ def test_the_test_process_stays_lean():
 
 KILLED = """
 import os
+import io
 import signal
 import subprocess
 import sys
@@ -81,3 +84,36 @@ def test_the_delivery_process_starts_without_loading_pytest() -> None:
         "assert 'pytest' not in sys.modules and '_pytest' not in sys.modules"
     )
     subprocess.run([sys.executable, "-P", "-c", check], check=True, timeout=60)
+
+
+BROKEN_ENVIRONMENT = """
+import os
+import sys
+
+if "pytest_qahub.courier" in sys.orig_argv:
+    sys.stderr.write("this environment cannot run the delivery process\\n")
+    os._exit(3)
+"""
+
+
+def test_a_delivery_process_that_dies_at_start_leaves_every_result_in_the_journal(
+    qahub_run: QAHubRun, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_cases(qahub_run.server, "KILL-1", "KILL-2", "KILL-3")
+    site = qahub_run.pytester.mkdir("site")
+    (site / "sitecustomize.py").write_text(BROKEN_ENVIRONMENT)
+    monkeypatch.setenv("PYTHONPATH", str(site))
+    qahub_run.pytester.makepyfile(KILLED.replace("os.kill(os.getpid(), signal.SIGKILL)", "pass"))
+    result = qahub_run.pytest()
+    assert result.ret == pytest.ExitCode.TESTS_FAILED  # pytest's own verdict, nothing more
+    result.stdout.fnmatch_lines(
+        [
+            "*QAHub: the delivery process failed: this environment cannot run the delivery process*",
+            "sent 0, rejected 0, waiting in journal 3*",
+        ]
+    )
+    assert qahub_run.statuses() == {}
+    assert qahub_run.pending() == 3
+    out = io.StringIO()
+    assert replay(qahub_run.journals(), None, qahub_run.server.token, out) == 0, out.getvalue()
+    assert qahub_run.statuses() == {"KILL-1": "PASSED", "KILL-2": "FAILED", "KILL-3": "PASSED"}
