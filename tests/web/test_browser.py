@@ -160,7 +160,7 @@ def test_a_signed_in_browser_sees_the_failed_results_screenshot(
 
     cookie = driver.get_cookie("qahub_session")
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
-    assert server.token not in driver.current_url and server.token.split("_")[2] not in cookie["value"]
+    assert server.token not in driver.current_url and server.token.split("_", 2)[2] not in cookie["value"]
     failed = driver.find_element(By.CSS_SELECTOR, "tbody.result-failed")
     failed.find_element(By.TAG_NAME, "summary").click()
     image = failed.find_element(By.CSS_SELECTOR, f"img[src='/web/attachments/{attachment_id}']")
