@@ -1,15 +1,20 @@
 """Capture each item's result where it runs (the only process, or an xdist worker).
 
-The result travels on the reports as plain, serialisable attributes, so an xdist
-controller receives exactly what a serial run computes:
+In a plain run the result goes straight to the reporter in the same process (``Capture.sink``).
+Where reports must travel, it rides on them as plain, serialisable attributes, so an xdist
+controller, or the reporter's view of a pytest-rerunfailures attempt, gets exactly what a
+plain run computes:
 
 - ``report.qahub_item`` on every setup report: the item's case and start, enough to
   record an UNKNOWN result if its worker crashes before the item finishes;
 - ``report.qahub_result`` on every teardown report: the item's full result.
 
-The same wrapper hands failures and teardowns to ``screenshots.Screenshots``, which puts the
-item's attachments on the teardown report: one wrapper of ours per phase, where pluggy's cost
-is per wrapper and call (three calls per test).
+The same wrapper hands failures and teardowns to ``screenshots.Screenshots``: one wrapper of
+ours per phase, where pluggy's cost is per wrapper and call (three calls per test).
+
+Nothing is kept per item beyond its own test: the collection's mapping is held as strings
+(which the garbage collector does not track), and a result leaves as soon as it is handed on.
+A session of thousands of tests must not give the collector more objects to walk.
 """
 
 from __future__ import annotations
@@ -17,14 +22,15 @@ from __future__ import annotations
 import functools
 import math
 from collections import Counter
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 
-from .mapping import CaseMapping, map_item, param_id
+from .attach import ATTACHMENTS_ATTR, ERRORS_ATTR
+from .mapping import CaseMapping, base_nodeid, map_item, param_id
 from .screenshots import Screenshots
 from .settings import Settings
 from .status import (
@@ -46,12 +52,25 @@ RESULT_ATTR = "qahub_result"
 class ItemState:
     """What is known about an item (one attempt of it, under rerunfailures) between its phases."""
 
-    skeleton: dict[str, Any]
+    mapping: CaseMapping | None
+    start: float
     phases: list[PhaseOutcome] = field(default_factory=list)
     duration_ms: int = 0
 
 
-MAPPING_KEY = pytest.StashKey[CaseMapping | None]()
+class ResultSink(Protocol):
+    """Where a plain run's results go: the reporter, in the same process."""
+
+    def take(
+        self,
+        nodeid: str,
+        result: dict[str, Any] | None,
+        files: Sequence[dict[str, str]],
+        errors: Sequence[str],
+    ) -> None:
+        """An item ended with result (None: nothing captured), its attachments and capture errors."""
+
+
 STATE_KEY = pytest.StashKey[ItemState]()
 
 #: What a passed call contributes (the same for every test: outcomes are frozen).
@@ -101,8 +120,16 @@ class Capture:
         self._config = config
         self._settings = settings
         self._screenshots = screenshots
+        #: Set by the reporter when results may go to it directly (a plain run in its process).
+        self.sink: ResultSink | None = None
+        #: The item between its setup and its teardown, in a plain run (for an interrupted session).
+        self._running: tuple[pytest.Item, ItemState] | None = None
         self._group_sizes: Counter[str] = Counter()
-        self._indexes: dict[pytest.Item, int] = {}
+        self._indexes: dict[str, int] = {}  # nodeid -> position in the session
+        self._codes: dict[str, str | None] = {}  # nodeid -> code (None: unmapped, skipped)
+        self._special: dict[str, CaseMapping] = {}  # the mappings that are more than a code
+        #: Codes that must exist in the project (not created by the plugin), for the warning.
+        self.codes_to_check: set[str] = set()
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
@@ -110,11 +137,30 @@ class Capture:
         self._group_sizes.clear()
         unmapped, embedded, sizes = self._settings.unmapped, self._settings.embedded, self._group_sizes
         for index, item in enumerate(session.items):
+            nodeid = item.nodeid
             mapping = map_item(item, unmapped, embedded)
-            item.stash[MAPPING_KEY] = mapping
-            self._indexes[item] = index
-            if mapping is not None:
-                sizes[mapping.code] += 1
+            self._indexes[nodeid] = index
+            self._codes[nodeid] = mapping.code if mapping is not None else None
+            if mapping is None:
+                continue
+            sizes[mapping.code] += 1
+            if mapping != self._plain_mapping(nodeid, mapping.code):
+                self._special[nodeid] = mapping
+            if not mapping.create_title:
+                self.codes_to_check.add(mapping.code)
+
+    def _plain_mapping(self, nodeid: str, code: str) -> CaseMapping:
+        """The mapping of a code alone (what most items have), rebuilt from strings when needed."""
+        return CaseMapping(code, create_title=base_nodeid(nodeid) if self._settings.embedded else None)
+
+    def _mapping(self, item: pytest.Item) -> CaseMapping | None:
+        nodeid = item.nodeid
+        code = self._codes.get(nodeid, _NOT_MAPPED)
+        if code is _NOT_MAPPED:  # an item added after collection finished
+            return map_item(item, self._settings.unmapped, self._settings.embedded)
+        if code is None:
+            return None
+        return self._special.get(nodeid) or self._plain_mapping(nodeid, code)  # type: ignore[arg-type]
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
@@ -131,19 +177,45 @@ class Capture:
         if when == "call" and state is not None:
             state.duration_ms = round(report.duration * 1000)
         elif when == "teardown":
-            if state is not None:
-                setattr(report, RESULT_ATTR, self._result(item, state))
-                # Done with: kept until the session ends, it would only give the GC more to walk.
-                del item.stash[STATE_KEY]
-            self._screenshots.finish(item, report)
+            self._finish(item, state, report)
         return report
 
     def _start(self, item: pytest.Item, setup: pytest.TestReport) -> ItemState:
-        """Begin an attempt of the item: its state, and its data on the setup report."""
-        state = item.stash[STATE_KEY] = ItemState(self._skeleton(item, setup))
-        setattr(setup, ITEM_ATTR, dict(state.skeleton))
+        """Begin an attempt of the item: its state; where reports travel, its data on the setup report."""
+        state = item.stash[STATE_KEY] = ItemState(self._mapping(item), setup.start)
+        if self.sink is None:
+            setattr(setup, ITEM_ATTR, self._skeleton(item, state))
+        else:
+            self._running = (item, state)
         self._screenshots.start(item)
         return state
+
+    def _finish(self, item: pytest.Item, state: ItemState | None, teardown: pytest.TestReport) -> None:
+        """Hand the item's result and evidence on: to the sink, or on the teardown report."""
+        result = None
+        if state is not None:
+            result = self._result(item, state)
+            del item.stash[STATE_KEY]  # done with: the item lives until the session ends
+        files, errors = self._screenshots.finish(item)
+        if self.sink is not None:
+            self._running = None
+            self.sink.take(item.nodeid, result, files, errors)
+            return
+        if result is not None:
+            setattr(teardown, RESULT_ATTR, result)
+        if files:
+            setattr(teardown, ATTACHMENTS_ATTR, list(files))
+        if errors:
+            setattr(teardown, ERRORS_ATTR, list(errors))
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        """A plain run stopped in the middle of a test (Ctrl-C, -x in a fixture): its result is UNKNOWN."""
+        if self._running is not None and self.sink is not None:
+            item, state = self._running
+            self._running = None
+            result = dict(self._skeleton(item, state), error_message="the test did not finish")
+            self.sink.take(item.nodeid, result, [], [])
 
     def _record_problem(
         self,
@@ -160,22 +232,18 @@ class Capture:
         if report.failed and report.when in ("setup", "call"):
             self._screenshots.failed(item)
 
-    def _skeleton(self, item: pytest.Item, setup: pytest.TestReport) -> dict[str, Any]:
+    def _skeleton(self, item: pytest.Item, state: ItemState) -> dict[str, Any]:
         """Build an item's result as far as it is known at setup: UNKNOWN until it ends."""
-        mapping = item.stash.get(MAPPING_KEY, _NOT_MAPPED)
-        if mapping is _NOT_MAPPED:  # an item added after collection finished
-            mapping = item.stash[MAPPING_KEY] = map_item(
-                item, self._settings.unmapped, self._settings.embedded
-            )
+        mapping = state.mapping
         return {
             "nodeid": item.nodeid,
-            "index": self._indexes.get(item, len(self._indexes)),
+            "index": self._indexes.get(item.nodeid, len(self._indexes)),
             "param": param_id(item),
             "code": mapping.code if mapping else None,
             "group_size": self._group_sizes.get(mapping.code, 1) if mapping else 1,
             "create_title": mapping.create_title if mapping else None,
             "status": UNKNOWN,
-            "executed_at": utc_iso(setup.start),
+            "executed_at": utc_iso(state.start),
             "duration_ms": 0,
             "framework": self._settings.framework,
             "bug_ticket_key": mapping.bug_ticket_key if mapping else None,
@@ -188,7 +256,7 @@ class Capture:
     def _result(self, item: pytest.Item, state: ItemState) -> dict[str, Any]:
         """The item's full result at its teardown (the keys and their order of the skeleton)."""
         combined = combine_phases(state.phases)
-        result = state.skeleton.copy()
+        result = self._skeleton(item, state)
         result["status"] = combined.status
         result["duration_ms"] = state.duration_ms
         result["error_message"] = clip(combined.message, MESSAGE_LIMIT)

@@ -43,12 +43,13 @@ def pytest_configure(config: pytest.Config) -> None:
     store = PendingStore(pending_root(config.rootpath) / (session or new_session_id()))
     config.stash[STORE_KEY] = store
     screenshots = Screenshots(store, settings.screenshots == "failed")
-    config.pluginmanager.register(Capture(config, settings, screenshots), "qahub-capture")
+    capture = Capture(config, settings, screenshots)
+    config.pluginmanager.register(capture, "qahub-capture")
     if worker:
         return  # workers only capture; the controller sends
     from .reporter import Reporter, XdistHooks
 
-    reporter = Reporter(config, settings, store.directory)
+    reporter = Reporter(config, settings, capture, store.directory)
     config.pluginmanager.register(reporter, "qahub-reporter")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(XdistHooks(reporter), "qahub-xdist")

@@ -1,19 +1,23 @@
 """The controller-side reporter: checks the run, aggregates, journals, sends, summarises.
 
-Registered only in the process that owns the session (never on an xdist worker).
+Registered only in the process that owns the session (never on an xdist worker). In a plain
+run, ``capture.Capture`` hands it each result directly; under xdist (results arrive on the
+workers' reports) or pytest-rerunfailures (whether an attempt counts is known only once its
+reports are logged) a ``ReportFeed`` takes them from ``pytest_runtest_logreport`` instead.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from .attach import ATTACHMENTS_ATTR, ERRORS_ATTR, SESSION_INPUT
-from .capture import ITEM_ATTR, MAPPING_KEY, RESULT_ATTR
+from .capture import ITEM_ATTR, RESULT_ATTR, Capture
 from .courier_process import READY_TIMEOUT_S, CourierProcess
 from .journal import Journal, default_directory, load
 from .settings import Settings
@@ -21,16 +25,21 @@ from .status import aggregate
 from .summary import Summary, write_summary
 from .warning import QAHubWarning
 
+FEED_NAME = "qahub-report-feed"
+
 
 class Reporter:
-    """Plugin object fed by ``pytest_runtest_logreport``; finished in ``pytest_sessionfinish``.
+    """Plugin object fed with each item's result; finished in ``pytest_sessionfinish``.
 
     It journals each result; the delivery process (courier.py) it starts at session start
     checks the run, then follows the journal and sends what it holds.
     """
 
-    def __init__(self, config: pytest.Config, settings: Settings, pending: Path | None = None) -> None:
+    def __init__(
+        self, config: pytest.Config, settings: Settings, capture: Capture, pending: Path | None = None
+    ) -> None:
         self.config = config
+        self.capture = capture
         #: This session's folder of attachment files not uploaded yet (shared with its workers).
         self.pending = pending
         self.settings = settings
@@ -43,7 +52,6 @@ class Reporter:
         self._files: dict[str, list[dict[str, str]]] = {}  # code -> attachment records
         self._journaled_files: set[str] = set()
         self._started: dict[str, dict[str, Any]] = {}
-        self._reruns: set[tuple[str, int]] = set()
         self._unknown: Counter[str] = Counter()
         self._warned_unknown: set[str] = set()
         self._journaled = 0
@@ -73,7 +81,12 @@ class Reporter:
         except OSError as ex:
             self.summary.offline_reason = f"the delivery process could not start: {ex}"
         if self.config.pluginmanager.has_plugin("dsession"):
+            self._feed_from_reports()
             self._await_ready()
+
+    def _feed_from_reports(self) -> None:
+        if not self.config.pluginmanager.has_plugin(FEED_NAME):
+            self.config.pluginmanager.register(ReportFeed(self), FEED_NAME)
 
     def _await_ready(self) -> None:
         """Take the delivery process's answer to the run check, then open the journal.
@@ -138,14 +151,14 @@ class Reporter:
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
-        """Name the unknown codes before the tests run (serial runs; xdist reports at the end)."""
-        codes = {
-            mapping.code
-            for item in session.items
-            if (mapping := item.stash.get(MAPPING_KEY, None)) and not mapping.create_title
-        }
+        """Choose how results arrive; name the unknown codes before the tests run (xdist: at the end)."""
+        if not self.config.pluginmanager.has_plugin("dsession"):
+            if _reruns_possible(self.config, session.items):
+                self._feed_from_reports()
+            else:
+                self.capture.sink = self
         self._await_ready()
-        self._warn_unknown(codes)
+        self._warn_unknown(self.capture.codes_to_check)
 
     def _warn_unknown(self, codes: set[str]) -> None:
         if self.known_codes is None:
@@ -158,35 +171,26 @@ class Reporter:
                 f"results will not be sent: {', '.join(new)}"
             )
 
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        """Track started items; take each item's result from its final teardown report.
+    def started(self, nodeid: str, skeleton: dict[str, Any]) -> None:
+        """An item began on an xdist worker: kept until it ends, in case the worker crashes."""
+        self._started[nodeid] = skeleton
 
-        Called three times per test: the setup and call reports return at once.
-        """
-        if report.outcome == "rerun":
-            self._reruns.add((report.nodeid, int(getattr(report, "rerun", 0) or 0)))
-            return
-        when = report.when
-        if when == "setup":
-            skeleton = getattr(report, ITEM_ATTR, None)
-            if isinstance(skeleton, dict):
-                self._started[report.nodeid] = skeleton
-            return
-        if when != "teardown":
-            return
-        errors = getattr(report, ERRORS_ATTR, None)
+    def take(
+        self,
+        nodeid: str,
+        result: dict[str, Any] | None,
+        files: Sequence[dict[str, str]] = (),
+        errors: Sequence[str] = (),
+    ) -> None:
+        """An item ended: journal its result and attachments; count its capture errors."""
         if errors:
             self.summary.capture_errors.extend(str(error) for error in errors)
-        attached = getattr(report, ATTACHMENTS_ATTR, None)
-        files = [f for f in attached if isinstance(f, dict)] if attached else []
-        result = getattr(report, RESULT_ATTR, None)
-        if not isinstance(result, dict) or (
-            self._reruns and (report.nodeid, int(getattr(report, "rerun", 0) or 0)) in self._reruns
-        ):
-            _discard(files)  # the teardown of an attempt that is rerun
+        records = [f for f in files if isinstance(f, dict)] if files else []
+        if not isinstance(result, dict):
+            _discard(records)
             return
-        self._started.pop(report.nodeid, None)
-        self._add(result, files)
+        self._started.pop(nodeid, None)
+        self._add(result, records)
 
     def mark_crashed(self, nodeid: str, message: str) -> None:
         """Record an item whose xdist worker died while running it as UNKNOWN."""
@@ -337,11 +341,57 @@ class Reporter:
             self.pending.rmdir()
 
 
+def _reruns_possible(config: pytest.Config, items: list[pytest.Item]) -> bool:
+    """Whether pytest-rerunfailures may rerun an item (whether an attempt counts shows in its reports)."""
+    if not config.pluginmanager.has_plugin("rerunfailures"):
+        return False
+    try:
+        from pytest_rerunfailures import get_reruns_count
+
+        return any(get_reruns_count(item) for item in items)
+    except Exception:
+        return True
+
+
 def _discard(files: list[dict[str, str]]) -> None:
     """Remove pending attachment files that will not be uploaded."""
     for record in files:
         with contextlib.suppress(OSError, KeyError):  # already gone: nothing to clean
             Path(record["path"]).unlink(missing_ok=True)
+
+
+class ReportFeed:
+    """Takes results from ``pytest_runtest_logreport`` (xdist, pytest-rerunfailures).
+
+    Called three times per test: the setup and call reports return at once.
+    """
+
+    def __init__(self, reporter: Reporter) -> None:
+        self._reporter = reporter
+        self._reruns: set[tuple[str, int]] = set()
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Track started items; take each item's result from its final teardown report."""
+        if report.outcome == "rerun":
+            self._reruns.add((report.nodeid, int(getattr(report, "rerun", 0) or 0)))
+            return
+        when = report.when
+        if when == "setup":
+            skeleton = getattr(report, ITEM_ATTR, None)
+            if isinstance(skeleton, dict):
+                self._reporter.started(report.nodeid, skeleton)
+            return
+        if when != "teardown":
+            return
+        result = getattr(report, RESULT_ATTR, None)
+        if self._reruns and (report.nodeid, int(getattr(report, "rerun", 0) or 0)) in self._reruns:
+            result = None  # the teardown of an attempt that is rerun
+        self._reporter.take(
+            report.nodeid,
+            result,
+            getattr(report, ATTACHMENTS_ATTR, None) or (),
+            getattr(report, ERRORS_ATTR, None) or (),
+        )
 
 
 class XdistHooks:

@@ -4,8 +4,8 @@ When a setup or call phase fails, the plugin asks, in order: the ``pytest_qahub_
 hook, a Playwright sync ``Page`` among the test's fixture values, a Selenium ``WebDriver``
 among them. The first PNG wins. Every capture is bounded in time; its errors are recorded
 for the summary and never reach the test. At teardown the files pytest-playwright kept for
-a failed test (screenshot, video, trace) are added, and the item's attachment list goes on
-the teardown report.
+a failed test (screenshot, video, trace) are added, and the item's attachments and errors
+are handed to ``capture.Capture``.
 
 ``Screenshots`` is no plugin of its own: ``capture.Capture``'s report wrapper calls it, so
 each phase of a test goes through one wrapper of ours, not two.
@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from os import PathLike
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .attach import ATTACHMENTS_ATTR, ERRORS_ATTR, EVIDENCE_KEY, PendingStore, evidence, is_png, safe_name
+from .attach import EVIDENCE_KEY, PendingStore, evidence, is_png, safe_name
 from .errors import QAHubError
 
 #: Seconds one capture may take before it is given up.
@@ -190,7 +190,7 @@ def playwright_artifacts(item: pytest.Item) -> list[Path]:
 
 
 class Screenshots:
-    """Captures failure evidence and hands each item's list to its teardown report.
+    """Captures failure evidence and hands each item's attachments and errors on at its teardown.
 
     ``capture.Capture``'s report wrapper calls ``start`` at every setup, ``failed`` after a
     failed setup or call, and ``finish`` at every teardown.
@@ -211,17 +211,15 @@ class Screenshots:
         if self.enabled:
             self._capture(item)
 
-    def finish(self, item: pytest.Item, teardown: pytest.TestReport) -> None:
-        """Add pytest-playwright's files of a failed item; put the item's evidence on its teardown report."""
+    def finish(self, item: pytest.Item) -> tuple[Sequence[dict[str, str]], Sequence[str]]:
+        """Add pytest-playwright's files of a failed item; return the item's attachments and errors."""
         if self.enabled and item.stash.get(FAILED_KEY, False):
             self._add_playwright_artifacts(item)
         found = item.stash.get(EVIDENCE_KEY, None)
-        if found is not None:
-            del item.stash[EVIDENCE_KEY]
-            if found.files:
-                setattr(teardown, ATTACHMENTS_ATTR, found.files)
-            if found.errors:
-                setattr(teardown, ERRORS_ATTR, found.errors)
+        if found is None:
+            return (), ()
+        del item.stash[EVIDENCE_KEY]
+        return found.files, found.errors
 
     def _capture(self, item: pytest.Item) -> None:
         found = evidence(item)

@@ -230,6 +230,37 @@ def test_a_rerun_test_reports_its_final_attempt_and_the_attempt_count(
     assert rows["RR-GOOD"]["comment"] is None
 
 
+@pytest.mark.parametrize("reruns", [None, "--reruns=1"])
+def test_results_ride_on_reports_only_where_reruns_need_them(qahub_run: QAHubRun, reruns: str | None) -> None:
+    """A plain run hands results over in-process and leaves its reports as pytest made them."""
+    make_cases(qahub_run.server, "RIDE-1", "RIDE-2")
+    qahub_run.pytester.makeconftest(
+        """
+        def pytest_terminal_summary(terminalreporter):
+            reports = [r for kind in terminalreporter.stats.values() for r in kind if hasattr(r, "when")]
+            carried = sorted({name for r in reports for name in vars(r) if name.startswith("qahub_")})
+            terminalreporter.write_line(f"carried: {carried}")
+        """
+    )
+    qahub_run.pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.qahub("RIDE-1")
+        def test_one():
+            pass
+
+        @pytest.mark.qahub("RIDE-2")
+        def test_two():
+            assert 1 == 2
+        """
+    )
+    result = qahub_run.pytest(*filter(None, [reruns]))
+    carried = "['qahub_item', 'qahub_result']" if reruns else "[]"
+    result.stdout.fnmatch_lines([f"carried: {carried}"])
+    assert qahub_run.statuses() == {"RIDE-1": "PASSED", "RIDE-2": "FAILED"}
+
+
 def test_a_test_that_never_finishes_is_unknown(qahub_run: QAHubRun) -> None:
     make_cases(qahub_run.server, "INT-1", "INT-2")
     qahub_run.pytester.makepyfile(
