@@ -1,6 +1,6 @@
 """The test process's own cost in CPU instructions: bare pytest vs. ours vs. allure-pytest.
 
-    python bench/instructions.py [--tests 1000] [--only pass|fail]
+    python bench/instructions.py [--tests 1000] [--only pass|fail] [--base DIR]
 
 Wall time on a shared machine moves by ±15 % from one run to the next, more than the 5 %
 the plugin may add, so this counts instead what the pytest process itself executes, with
@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _measure import table
-from overhead import VARIANTS, Bench
+from overhead import OURS, VARIANTS, Bench
 
 CALLGRIND = ("valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null")
 SMALL = 10
@@ -57,11 +57,21 @@ def main() -> None:
     parser.add_argument("--tests", type=int, default=1000)
     parser.add_argument("--only", choices=("pass", "fail"), default="pass")
     parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument(
+        "--base",
+        metavar="DIR",
+        help="count ours also from DIR (a copy of pytest_qahub/ and collector/ before a change) "
+        "as http@base, embedded@base",
+    )
     args = parser.parse_args()
     variants = ["bare", *(v for v in args.variants.split(",") if v and v != "bare")]
+    if args.base:
+        variants += [f"{v}@base" for v in OURS if v in variants]
     with tempfile.TemporaryDirectory() as tmp:
         big = Bench(Path(tmp) / "big", args.tests, max(1, args.tests // 100))
         small = Bench(Path(tmp) / "small", SMALL, 1)
+        if args.base:
+            big.base = small.base = str(Path(args.base).resolve())
         try:
             counts = measure(big, args.only, variants)
             fixed = measure(small, args.only, variants)

@@ -14,11 +14,6 @@ from .transport import Attachment, PostOutcome
 _BY_STATUS: dict[int, type[ResponseError]] = {404: NotFound, 409: Conflict, 413: PayloadTooLarge}
 
 
-def is_database_url(url: str) -> bool:
-    """Tell a database URL (embedded, e.g. in a journal header) from a collector's HTTP URL."""
-    return url.split("://", 1)[0].split("+", 1)[0] in ("sqlite", "postgres", "postgresql")
-
-
 class EmbeddedTransport:
     """Calls the collector's own code in this process, on ``QAHUB_DATABASE_URL``.
 

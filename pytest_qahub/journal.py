@@ -27,6 +27,11 @@ import orjson
 VERSION = 1
 
 
+def is_database_url(url: str) -> bool:
+    """Tell a database URL (the embedded collector's, in a header) from a collector's HTTP URL."""
+    return url.split("://", 1)[0].split("+", 1)[0] in ("sqlite", "postgres", "postgresql")
+
+
 def default_directory(root: Path) -> Path:
     """Return the journal directory under a project root."""
     return root / ".qahub" / "journal"

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from .journal import is_database_url
+
 SHOWN_REJECTIONS = 5
 
 
@@ -47,8 +49,6 @@ class Summary:
 
     def where(self) -> list[str]:
         """Say where the run's results can be seen."""
-        from .embedded import is_database_url  # once per session
-
         if not self.url:  # embedded, and the delivery process never said where its database is
             return [f"run {self.run_id} (embedded collector)"]
         if not is_database_url(self.url):

@@ -80,7 +80,8 @@ def make_transport(url: str | None, token: str | None, root: Path) -> Transport:
 
 def transport_for_url(url: str, token: str | None) -> Transport:
     """Return the transport for a URL: a collector's HTTP URL, or an embedded database URL."""
-    from .embedded import EmbeddedTransport, is_database_url
+    from .embedded import EmbeddedTransport
+    from .journal import is_database_url
 
     if is_database_url(url):
         return EmbeddedTransport(Path.cwd(), database_url=url)
