@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -33,3 +34,14 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
         ]
         lines.append("  ".join(cells))
     return "\n".join(lines)
+
+
+def parse_bases(values: Sequence[str] | None) -> dict[str, str]:
+    """``--base [LABEL=]DIR`` values as {label: directory}; a bare DIR is labelled "base"."""
+    bases = {}
+    for value in values or ():
+        label, sep, directory = value.partition("=")
+        if not sep:
+            label, directory = "base", value
+        bases[label] = str(Path(directory).resolve())
+    return bases

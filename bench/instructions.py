@@ -1,6 +1,6 @@
 """The test process's own cost in CPU instructions: bare pytest vs. ours vs. allure-pytest.
 
-    python bench/instructions.py [--tests 1000] [--only pass|fail] [--base DIR]
+    python bench/instructions.py [--tests 1000] [--only pass|fail] [--base [LABEL=]DIR ...]
 
 Wall time on a shared machine moves by ±15 % from one run to the next, more than the 5 %
 the plugin may add, so this counts instead what the pytest process itself executes, with
@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _measure import table
+from _measure import parse_bases, table
 from overhead import OURS, VARIANTS, Bench
 
 CALLGRIND = ("valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null")
@@ -59,19 +59,19 @@ def main() -> None:
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument(
         "--base",
-        metavar="DIR",
-        help="count ours also from DIR (a copy of pytest_qahub/ and collector/ before a change) "
-        "as http@base, embedded@base",
+        metavar="[LABEL=]DIR",
+        action="append",
+        help="count ours also from DIR (a copy of pytest_qahub/ and collector/, e.g. before a change) "
+        "as http@LABEL, embedded@LABEL (LABEL defaults to 'base'); may be repeated",
     )
     args = parser.parse_args()
     variants = ["bare", *(v for v in args.variants.split(",") if v and v != "bare")]
-    if args.base:
-        variants += [f"{v}@base" for v in OURS if v in variants]
+    bases = parse_bases(args.base)
+    variants += [f"{v}@{label}" for label in bases for v in OURS if v in variants]
     with tempfile.TemporaryDirectory() as tmp:
         big = Bench(Path(tmp) / "big", args.tests, max(1, args.tests // 100))
         small = Bench(Path(tmp) / "small", SMALL, 1)
-        if args.base:
-            big.base = small.base = str(Path(args.base).resolve())
+        big.bases = small.bases = bases
         try:
             counts = measure(big, args.only, variants)
             fixed = measure(small, args.only, variants)

@@ -1,6 +1,7 @@
 """Plugin overhead: 5,000 trivial mapped tests, bare pytest vs. ours vs. allure-pytest.
 
     python bench/overhead.py [--tests 5000] [--files 50] [--repeats 3] [--only pass|fail]
+                             [--variants bare,http,...] [--base [LABEL=]DIR ...]
 
 Generates a project of ``--tests`` tests marked ``@pytest.mark.qahub("B-00001")`` … in
 ``--files`` files (plus a copy where every tenth test fails), and runs it in subprocesses,
@@ -35,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _measure import alternate, median, table
+from _measure import alternate, median, parse_bases, table
 from _server import Server
 
 VARIANTS = ("bare", "http", "embedded", "allure")
@@ -117,7 +118,8 @@ class Bench:
             # The embedded collector's database, with the same codes already there.
             self._embedded_cli(root, "case", "import", str(cases))
         self._counter = itertools.count(1)
-        self.base = ""
+        #: label -> a directory holding other copies of pytest_qahub/ and collector/
+        self.bases: dict[str, str] = {}
 
     def _embedded_cli(self, root: Path, *args: str) -> str:
         env = {**os.environ, "QAHUB_DATABASE_URL": f"sqlite:///{root / '.qahub' / 'qahub.db'}"}
@@ -135,8 +137,8 @@ class Bench:
         # Cache bytecode as Python does by default: otherwise every run compiles the plugin
         # and pytest rewrites every test module again, which no developer machine or CI pays.
         env.pop("PYTHONDONTWRITEBYTECODE", None)
-        if base:  # another checkout's pytest_qahub and collector, ahead of the installed ones
-            env["PYTHONPATH"] = self.base
+        if base:  # another copy of pytest_qahub and collector, ahead of the installed ones
+            env["PYTHONPATH"] = self.bases[base]
         last_file = self.workdir / f"last-test-end-{number}"
         env[LAST_FILE_ENV] = str(last_file)
         args = [sys.executable, "-m", "pytest", "-p", "no:qahub"]
@@ -237,9 +239,10 @@ def main() -> None:
     parser.add_argument("--only", choices=("pass", "fail"), help="run one of the two projects")
     parser.add_argument(
         "--base",
-        metavar="DIR",
-        help="also run ours from DIR (a copy of pytest_qahub/ and collector/ before a change) as http@base, "
-        "embedded@base",
+        metavar="[LABEL=]DIR",
+        action="append",
+        help="also run ours from DIR (a copy of pytest_qahub/ and collector/, e.g. before a change) as "
+        "http@LABEL, embedded@LABEL (LABEL defaults to 'base'); may be repeated",
     )
     parser.add_argument(
         "--variants", default=",".join(VARIANTS), help="comma-separated subset of " + ", ".join(VARIANTS)
@@ -251,9 +254,8 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the server on kill too
     with tempfile.TemporaryDirectory() as tmp:
         bench = Bench(Path(tmp), args.tests, args.files)
-        if args.base:
-            bench.base = str(Path(args.base).resolve())
-            variants += [f"{v}@base" for v in OURS if v in variants]
+        bench.bases = parse_bases(args.base)
+        variants += [f"{v}@{label}" for label in bench.bases for v in OURS if v in variants]
         try:
             projects = [args.only] if args.only else ["pass", "fail"]
             for project in projects:
