@@ -13,8 +13,10 @@ The same wrapper hands failures and teardowns to ``screenshots.Screenshots``: on
 ours per phase, where pluggy's cost is per wrapper and call (three calls per test).
 
 Nothing is kept per item beyond its own test: the collection's mapping is held as strings
-(which the garbage collector does not track), and a result leaves as soon as it is handed on.
-A session of thousands of tests must not give the collector more objects to walk.
+(which the garbage collector does not track), only the running item has a state, and a result
+leaves as soon as it is handed on. A session of thousands of tests must not give the collector
+more objects to walk. The commonest result, a passed test reported alone to its case, goes to
+the sink as its fields only (``ResultSink.take_passed``).
 """
 
 from __future__ import annotations
@@ -50,12 +52,16 @@ RESULT_ATTR = "qahub_result"
 
 @dataclass(slots=True)
 class ItemState:
-    """What is known about an item (one attempt of it, under rerunfailures) between its phases."""
+    """What is known about the running item (one attempt of it, under rerunfailures) between its phases.
 
-    mapping: CaseMapping | None
+    A process runs one item at a time, so the capture keeps one state, not one per item.
+    """
+
+    item: pytest.Item
     start: float
     phases: list[PhaseOutcome] = field(default_factory=list)
     duration_ms: int = 0
+    failed: bool = False  # a setup or call phase failed
 
 
 class ResultSink(Protocol):
@@ -70,8 +76,17 @@ class ResultSink(Protocol):
     ) -> None:
         """An item ended with result (None: nothing captured), its attachments and capture errors."""
 
+    def take_passed(
+        self,
+        code: str,
+        create_title: str | None,
+        executed_at: str,
+        duration_ms: int,
+        files: Sequence[dict[str, str]],
+        errors: Sequence[str],
+    ) -> None:
+        """An item that passed ended, the only one reporting to its case (nothing else to say)."""
 
-STATE_KEY = pytest.StashKey[ItemState]()
 
 #: What a passed call contributes (the same for every test: outcomes are frozen).
 CALL_PASSED = PhaseOutcome(PASSED)
@@ -122,12 +137,13 @@ class Capture:
         self._screenshots = screenshots
         #: Set by the reporter when results may go to it directly (a plain run in its process).
         self.sink: ResultSink | None = None
-        #: The item between its setup and its teardown, in a plain run (for an interrupted session).
-        self._running: tuple[pytest.Item, ItemState] | None = None
+        #: The item between its setup and its teardown (for an interrupted session too).
+        self._current: ItemState | None = None
         self._group_sizes: Counter[str] = Counter()
         self._indexes: dict[str, int] = {}  # nodeid -> position in the session
         self._codes: dict[str, str | None] = {}  # nodeid -> code (None: unmapped, skipped)
         self._special: dict[str, CaseMapping] = {}  # the mappings that are more than a code
+        self._alone: set[str] = set()  # items mapped to a code alone that no other item shares
         #: Codes that must exist in the project (not created by the plugin), for the warning.
         self.codes_to_check: set[str] = set()
 
@@ -148,6 +164,9 @@ class Capture:
                 self._special[nodeid] = mapping
             if not mapping.create_title:
                 self.codes_to_check.add(mapping.code)
+        self._alone = {
+            nodeid for nodeid, code in self._codes.items() if sizes[code] == 1 and nodeid not in self._special
+        }
 
     def _plain_mapping(self, nodeid: str, code: str) -> CaseMapping:
         """The mapping of a code alone (what most items have), rebuilt from strings when needed."""
@@ -169,7 +188,12 @@ class Capture:
         """Record each phase; put the item's data on its setup report, its result on its teardown report."""
         report = yield
         when = report.when
-        state = self._start(item, report) if when == "setup" else item.stash.get(STATE_KEY, None)
+        if when == "setup":
+            state: ItemState | None = self._start(item, report)
+        else:
+            state = self._current
+            if state is not None and state.item is not item:
+                state = None
         if not report.passed:
             self._record_problem(item, state, report, call)
         elif when == "call" and state is not None:  # a passed setup or teardown adds nothing
@@ -182,23 +206,24 @@ class Capture:
 
     def _start(self, item: pytest.Item, setup: pytest.TestReport) -> ItemState:
         """Begin an attempt of the item: its state; where reports travel, its data on the setup report."""
-        state = item.stash[STATE_KEY] = ItemState(self._mapping(item), setup.start)
+        state = self._current = ItemState(item, setup.start)
         if self.sink is None:
             setattr(setup, ITEM_ATTR, self._skeleton(item, state))
-        else:
-            self._running = (item, state)
-        self._screenshots.start(item)
         return state
 
     def _finish(self, item: pytest.Item, state: ItemState | None, teardown: pytest.TestReport) -> None:
         """Hand the item's result and evidence on: to the sink, or on the teardown report."""
+        self._current = None
+        files, errors = self._screenshots.finish(item, state is not None and state.failed)
         result = None
         if state is not None:
+            code = self._passed_alone(item, state) if self.sink is not None else None
+            if code is not None:
+                title = base_nodeid(item.nodeid) if self._settings.embedded else None
+                self.sink.take_passed(code, title, utc_iso(state.start), state.duration_ms, files, errors)
+                return
             result = self._result(item, state)
-            del item.stash[STATE_KEY]  # done with: the item lives until the session ends
-        files, errors = self._screenshots.finish(item)
         if self.sink is not None:
-            self._running = None
             self.sink.take(item.nodeid, result, files, errors)
             return
         if result is not None:
@@ -211,11 +236,11 @@ class Capture:
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         """A plain run stopped in the middle of a test (Ctrl-C, -x in a fixture): its result is UNKNOWN."""
-        if self._running is not None and self.sink is not None:
-            item, state = self._running
-            self._running = None
-            result = dict(self._skeleton(item, state), error_message="the test did not finish")
-            self.sink.take(item.nodeid, result, [], [])
+        state = self._current
+        if state is not None and self.sink is not None:
+            self._current = None
+            result = dict(self._skeleton(state.item, state), error_message="the test did not finish")
+            self.sink.take(state.item.nodeid, result, [], [])
 
     def _record_problem(
         self,
@@ -230,11 +255,13 @@ class Capture:
             if outcome is not None:
                 state.phases.append(outcome)
         if report.failed and report.when in ("setup", "call"):
+            if state is not None:
+                state.failed = True
             self._screenshots.failed(item)
 
     def _skeleton(self, item: pytest.Item, state: ItemState) -> dict[str, Any]:
         """Build an item's result as far as it is known at setup: UNKNOWN until it ends."""
-        mapping = state.mapping
+        mapping = self._mapping(item)
         return {
             "nodeid": item.nodeid,
             "index": self._indexes.get(item.nodeid, len(self._indexes)),
@@ -252,6 +279,20 @@ class Capture:
             "error_message": None,
             "error_stack": None,
         }
+
+    def _passed_alone(self, item: pytest.Item, state: ItemState) -> str | None:
+        """The code of an item that passed at its first attempt, alone on its case, with no result hook."""
+        phases = state.phases
+        nodeid = item.nodeid
+        if (
+            len(phases) == 1
+            and phases[0] is CALL_PASSED
+            and nodeid in self._alone
+            and getattr(item, "execution_count", 1) == 1
+            and not self._config.hook.pytest_qahub_result.get_hookimpls()
+        ):
+            return self._codes[nodeid]
+        return None
 
     def _result(self, item: pytest.Item, state: ItemState) -> dict[str, Any]:
         """The item's full result at its teardown (the keys and their order of the skeleton)."""

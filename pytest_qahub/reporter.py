@@ -21,7 +21,7 @@ from .capture import ITEM_ATTR, RESULT_ATTR, Capture
 from .courier_process import READY_TIMEOUT_S, CourierProcess
 from .journal import Journal, default_directory, load
 from .settings import Settings
-from .status import aggregate
+from .status import aggregate, passed_alone
 from .summary import Summary, write_summary
 from .warning import QAHubWarning
 
@@ -192,6 +192,21 @@ class Reporter:
         self._started.pop(nodeid, None)
         self._add(result, records)
 
+    def take_passed(
+        self,
+        code: str,
+        create_title: str | None,
+        executed_at: str,
+        duration_ms: int,
+        files: Sequence[dict[str, str]] = (),
+        errors: Sequence[str] = (),
+    ) -> None:
+        """An item that passed ended, the only one reporting to its case: journal it as it is."""
+        if errors:
+            self.summary.capture_errors.extend(str(error) for error in errors)
+        payload = passed_alone(code, executed_at, duration_ms, self.settings.framework)
+        self._journal_payload(code, payload, create_title, [f for f in files if isinstance(f, dict)])
+
     def mark_crashed(self, nodeid: str, message: str) -> None:
         """Record an item whose xdist worker died while running it as UNKNOWN."""
         skeleton = self._started.pop(nodeid, None)
@@ -218,12 +233,16 @@ class Reporter:
 
     def _journal_result(self, code: str, results: list[dict[str, Any]], files: list[dict[str, str]]) -> None:
         """Aggregate a code's results into one and journal it, with its files."""
-        create_title = results[0].get("create_title")
+        self._journal_payload(code, aggregate(results), results[0].get("create_title"), files)
+
+    def _journal_payload(
+        self, code: str, payload: dict[str, Any], create_title: str | None, files: list[dict[str, str]]
+    ) -> None:
+        """Journal a code's API result, with its files; a code the project lacks is counted instead."""
         if self.known_codes is not None and code not in self.known_codes and not create_title:
             self._unknown[code] += 1
             _discard(files)
             return
-        payload = aggregate(results)
         if self.journal is None:
             _discard(files)
             return  # the session never started (usage error)

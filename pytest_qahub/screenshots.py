@@ -30,8 +30,6 @@ CAPTURE_TIMEOUT_S = 5.0
 #: What pytest-playwright keeps in a failed test's output folder.
 PLAYWRIGHT_ARTIFACTS = ("test-failed-*.png", "video*.webm", "trace*.zip")
 
-FAILED_KEY = pytest.StashKey[bool]()
-
 
 class ScreenshotError(QAHubError):
     """A screenshot could not be taken (time-out, browser error, not a PNG)."""
@@ -192,8 +190,8 @@ def playwright_artifacts(item: pytest.Item) -> list[Path]:
 class Screenshots:
     """Captures failure evidence and hands each item's attachments and errors on at its teardown.
 
-    ``capture.Capture``'s report wrapper calls ``start`` at every setup, ``failed`` after a
-    failed setup or call, and ``finish`` at every teardown.
+    ``capture.Capture``'s report wrapper calls ``failed`` after a failed setup or call, and
+    ``finish`` at every teardown.
     """
 
     def __init__(self, store: PendingStore, enabled: bool, timeout: float = CAPTURE_TIMEOUT_S) -> None:
@@ -201,24 +199,20 @@ class Screenshots:
         self.enabled = enabled
         self.timeout = timeout
 
-    def start(self, item: pytest.Item) -> None:
-        """A new attempt of the item begins: nothing has failed yet."""
-        item.stash[FAILED_KEY] = False
-
     def failed(self, item: pytest.Item) -> None:
         """A setup or call phase failed: take the screenshot now, while the browser shows it."""
-        item.stash[FAILED_KEY] = True
         if self.enabled:
             self._capture(item)
 
-    def finish(self, item: pytest.Item) -> tuple[Sequence[dict[str, str]], Sequence[str]]:
+    def finish(self, item: pytest.Item, failed: bool) -> tuple[Sequence[dict[str, str]], Sequence[str]]:
         """Add pytest-playwright's files of a failed item; return the item's attachments and errors."""
-        if self.enabled and item.stash.get(FAILED_KEY, False):
+        if failed and self.enabled:
             self._add_playwright_artifacts(item)
-        found = item.stash.get(EVIDENCE_KEY, None)
-        if found is None:
+        stash = item.stash
+        if EVIDENCE_KEY not in stash:  # nearly every test: no KeyError raised and caught
             return (), ()
-        del item.stash[EVIDENCE_KEY]
+        found = stash[EVIDENCE_KEY]
+        del stash[EVIDENCE_KEY]
         return found.files, found.errors
 
     def _capture(self, item: pytest.Item) -> None:

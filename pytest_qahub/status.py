@@ -155,6 +155,20 @@ def _single(result: dict[str, Any]) -> dict[str, Any]:
     return payload
 
 
+def passed_alone(code: str, executed_at: str, duration_ms: int, framework: str) -> dict[str, Any]:
+    """The API result of an item that passed, the only one reporting to its case.
+
+    What `aggregate` makes of such an item's result, without the result: most tests are this.
+    """
+    return {
+        "test_case_code": code,
+        "status": PASSED,
+        "duration_ms": duration_ms,
+        "framework": framework or "pytest",
+        "executed_at": executed_at,
+    }
+
+
 def _per_parameter(results: Sequence[dict[str, Any]], status: str) -> tuple[str | None, str | None]:
     """Join the messages and stacks of the parameters that did not pass."""
     shown = [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -309,3 +310,50 @@ def test_results_reach_the_collector_while_later_tests_still_run(qahub_run: QAHu
     )
     qahub_run.pytest().assert_outcomes(passed=2)
     assert qahub_run.statuses() == {"LIVE-1": "PASSED", "LIVE-2": "PASSED"}
+
+
+def test_a_passed_test_alone_on_its_case_is_journaled_as_any_other_result(qahub_run: QAHubRun) -> None:
+    """Such a result skips the full result dict; its journal record must not tell."""
+    make_cases(qahub_run.server, "ALONE-1", "ALONE-2")
+    qahub_run.pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.qahub("ALONE-1")
+        def test_one():
+            pass
+
+        @pytest.mark.qahub("ALONE-2")
+        def test_two():
+            pass
+        """
+    )
+
+    def journaled() -> list[dict]:
+        (journal,) = qahub_run.journals()
+        records = [json.loads(line) for line in journal.read_text().splitlines()]
+        journal.unlink()
+        results = [record for record in records if record["type"] == "result"]
+        for record in results:
+            assert record["result"].pop("executed_at").endswith("+00:00")
+            assert isinstance(record["result"].pop("duration_ms"), int)
+        return results
+
+    qahub_run.pytest().assert_outcomes(passed=2)
+    shortcut = journaled()
+    # A result hook makes every result take the full path.
+    qahub_run.pytester.makeconftest("def pytest_qahub_result(item, result):\n    pass\n")
+    qahub_run.pytest().assert_outcomes(passed=2)
+    assert journaled() == shortcut
+    assert shortcut == [
+        {
+            "type": "result",
+            "seq": 1,
+            "result": {"test_case_code": "ALONE-1", "status": "PASSED", "framework": "pytest"},
+        },
+        {
+            "type": "result",
+            "seq": 2,
+            "result": {"test_case_code": "ALONE-2", "status": "PASSED", "framework": "pytest"},
+        },
+    ]
