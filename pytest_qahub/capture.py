@@ -21,7 +21,6 @@ the sink as its fields only (``ResultSink.take_passed``).
 
 from __future__ import annotations
 
-import functools
 import math
 from collections import Counter
 from collections.abc import Generator, Sequence
@@ -94,25 +93,31 @@ CALL_PASSED = PhaseOutcome(PASSED)
 _NOT_MAPPED = object()
 
 
-@functools.lru_cache(maxsize=4)
-def _utc_second(second: int) -> str:
-    return datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+#: ".000+00:00" ... ".999+00:00": the end of every timestamp, formatted once.
+_MILLIS = tuple(f".{n:03d}+00:00" for n in range(1000))
+#: The last second formatted, and its text; replaced whole, so threads never see half of it.
+_last_second: tuple[float, str] = (math.nan, "")
 
 
 def utc_iso(timestamp: float) -> str:
     """Format an epoch timestamp as UTC ISO 8601 with milliseconds.
 
     Same text as ``datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds")``
-    (microseconds rounded half-even, then cut to milliseconds), at a third of the cost: the
-    tests of one second share its formatted part.
+    (microseconds rounded half-even, then cut to milliseconds), at a fraction of the cost:
+    the tests of one second share its formatted part.
     """
+    global _last_second
     fraction, second = math.modf(timestamp)
     micros = round(fraction * 1e6)
     if micros >= 1_000_000:
         second, micros = second + 1, micros - 1_000_000
     elif micros < 0:  # before 1970: modf keeps the sign
         second, micros = second - 1, micros + 1_000_000
-    return f"{_utc_second(int(second))}.{micros // 1000:03d}+00:00"
+    cached, text = _last_second
+    if cached != second:
+        text = datetime.fromtimestamp(int(second), UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        _last_second = (second, text)
+    return text + _MILLIS[micros // 1000]
 
 
 def _attempts(item: pytest.Item) -> tuple[int, int | None]:
@@ -143,7 +148,8 @@ class Capture:
         self._indexes: dict[str, int] = {}  # nodeid -> position in the session
         self._codes: dict[str, str | None] = {}  # nodeid -> code (None: unmapped, skipped)
         self._special: dict[str, CaseMapping] = {}  # the mappings that are more than a code
-        self._alone: set[str] = set()  # items mapped to a code alone that no other item shares
+        self._alone: dict[str, str] = {}  # nodeid -> code, for items alone on a code and no more than it
+        self._result_hook = config.hook.pytest_qahub_result
         #: Codes that must exist in the project (not created by the plugin), for the warning.
         self.codes_to_check: set[str] = set()
 
@@ -160,12 +166,15 @@ class Capture:
             if mapping is None:
                 continue
             sizes[mapping.code] += 1
-            if mapping != self._plain_mapping(nodeid, mapping.code):
+            title = base_nodeid(nodeid) if embedded else None
+            if mapping[1:] != (None, None, None, title):  # more than what _plain_mapping rebuilds
                 self._special[nodeid] = mapping
             if not mapping.create_title:
                 self.codes_to_check.add(mapping.code)
         self._alone = {
-            nodeid for nodeid, code in self._codes.items() if sizes[code] == 1 and nodeid not in self._special
+            nodeid: code
+            for nodeid, code in self._codes.items()
+            if code is not None and sizes[code] == 1 and nodeid not in self._special
         }
 
     def _plain_mapping(self, nodeid: str, code: str) -> CaseMapping:
@@ -217,10 +226,7 @@ class Capture:
         files, errors = self._screenshots.finish(item, state is not None and state.failed)
         result = None
         if state is not None:
-            code = self._passed_alone(item, state) if self.sink is not None else None
-            if code is not None:
-                title = base_nodeid(item.nodeid) if self._settings.embedded else None
-                self.sink.take_passed(code, title, utc_iso(state.start), state.duration_ms, files, errors)
+            if self.sink is not None and self._passed_alone(self.sink, item, state, files, errors):
                 return
             result = self._result(item, state)
         if self.sink is not None:
@@ -280,19 +286,32 @@ class Capture:
             "error_stack": None,
         }
 
-    def _passed_alone(self, item: pytest.Item, state: ItemState) -> str | None:
-        """The code of an item that passed at its first attempt, alone on its case, with no result hook."""
-        phases = state.phases
+    def _passed_alone(
+        self,
+        sink: ResultSink,
+        item: pytest.Item,
+        state: ItemState,
+        files: Sequence[dict[str, str]],
+        errors: Sequence[str],
+    ) -> bool:
+        """Hand an item that passed at its first attempt, alone on its case, to the sink as its fields.
+
+        Returns False, handing nothing, for any other item, or when a hook adjusts results.
+        """
         nodeid = item.nodeid
+        code = self._alone.get(nodeid)
+        phases = state.phases
         if (
-            len(phases) == 1
-            and phases[0] is CALL_PASSED
-            and nodeid in self._alone
-            and getattr(item, "execution_count", 1) == 1
-            and not self._config.hook.pytest_qahub_result.get_hookimpls()
+            code is None
+            or len(phases) != 1
+            or phases[0] is not CALL_PASSED
+            or getattr(item, "execution_count", 1) != 1
+            or self._result_hook.get_hookimpls()
         ):
-            return self._codes[nodeid]
-        return None
+            return False
+        title = base_nodeid(nodeid) if self._settings.embedded else None
+        sink.take_passed(code, title, utc_iso(state.start), state.duration_ms, files, errors)
+        return True
 
     def _result(self, item: pytest.Item, state: ItemState) -> dict[str, Any]:
         """The item's full result at its teardown (the keys and their order of the skeleton)."""

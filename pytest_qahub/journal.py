@@ -20,7 +20,7 @@ import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO, NamedTuple
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -162,12 +162,22 @@ def load(path: Path) -> JournalState:
     )
 
 
-class Journal:
-    """An open journal file; safe to append to from several threads."""
+def _open_for_append(path: Path, create: bool = False) -> int:
+    """A descriptor appending to path (``O_APPEND``: other processes append to it meanwhile)."""
+    flags = os.O_WRONLY | os.O_APPEND | (os.O_CREAT | os.O_EXCL if create else 0)
+    return os.open(path, flags, 0o644)
 
-    def __init__(self, path: Path, handle: BinaryIO, next_seq: int) -> None:
+
+class Journal:
+    """An open journal file; safe to append to from several threads.
+
+    Every line goes to the OS in one ``write`` on an unbuffered descriptor: a process killed
+    right after appending loses nothing, and lines of two processes never mix.
+    """
+
+    def __init__(self, path: Path, descriptor: int, next_seq: int) -> None:
         self.path = path
-        self._handle = handle
+        self._fd: int | None = descriptor
         self._next_seq = next_seq
         self._lock = threading.Lock()
 
@@ -177,9 +187,7 @@ class Journal:
         directory.mkdir(parents=True, exist_ok=True)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
         path = directory / f"{stamp}-{os.getpid()}-{secrets.token_hex(3)}.jsonl"
-        # O_APPEND: the delivery process appends its marks to the same file meanwhile.
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
-        journal = cls(path, os.fdopen(descriptor, "ab"), 1)
+        journal = cls(path, _open_for_append(path, create=True), 1)
         journal._write(
             {
                 "type": "header",
@@ -196,36 +204,38 @@ class Journal:
     @classmethod
     def reopen(cls, state: JournalState) -> Journal:
         """Open a loaded journal to append delivery marks to it."""
-        handle = state.path.open("ab")
+        journal = cls(state.path, _open_for_append(state.path), state.next_seq)
         if not state.ends_cleanly:
-            handle.write(b"\n")  # end the truncated line so the next record stands alone
-        return cls(state.path, handle, state.next_seq)
+            journal._append(b"\n")  # end the truncated line so the next record stands alone
+        return journal
 
     @classmethod
     def for_marks(cls, path: Path) -> Journal:
         """Open a live journal to append delivery marks only (the delivery process)."""
-        return cls(path, path.open("ab"), 0)
+        return cls(path, _open_for_append(path), 0)
+
+    def _append(self, data: bytes) -> None:
+        """Write data whole (a regular file takes it in one call, short of a full disk)."""
+        if self._fd is None:
+            raise OSError(f"journal {self.path} is closed")
+        written = os.write(self._fd, data)
+        while written < len(data):
+            written += os.write(self._fd, data[written:])
 
     def _write(self, record: dict[str, Any]) -> None:
         line = orjson.dumps(record) + b"\n"
         with self._lock:
-            if self._handle.closed:
-                raise OSError(f"journal {self.path} is closed")
-            self._handle.write(line)
-            self._handle.flush()  # in the OS's hands: a killed pytest loses nothing
+            self._append(line)
 
     def append_result(self, payload: dict[str, Any], create_title: str | None = None) -> Entry:
         """Append a result and return it with its sequence number."""
         with self._lock:  # once per test: one acquisition for the number and the line
-            if self._handle.closed:
-                raise OSError(f"journal {self.path} is closed")
             seq = self._next_seq
-            self._next_seq += 1
             record: dict[str, Any] = {"type": "result", "seq": seq, "result": payload}
             if create_title:
                 record["create"] = create_title
-            self._handle.write(orjson.dumps(record) + b"\n")
-            self._handle.flush()  # in the OS's hands: a killed pytest loses nothing
+            self._append(orjson.dumps(record) + b"\n")
+            self._next_seq = seq + 1
         return Entry(seq, payload, create_title)
 
     def _next(self) -> int:
@@ -281,10 +291,9 @@ class Journal:
         written before the call is durable when it returns.
         """
         with self._lock:
-            if self._handle.closed:
+            if self._fd is None:
                 return
-            self._handle.flush()
-            descriptor = os.dup(self._handle.fileno())
+            descriptor = os.dup(self._fd)
         try:
             os.fsync(descriptor)
         finally:
@@ -294,7 +303,9 @@ class Journal:
         """Sync and close the file; later writes are errors."""
         self.sync()
         with self._lock:
-            self._handle.close()
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
 
 
 class Follower:
