@@ -17,8 +17,10 @@ Bytecode is cached as Python does by default (the warm-up round writes it), even
 (``PYTEST_DISABLE_PLUGIN_AUTOLOAD=1``) and each loads only its own plugin, so the other
 plugins installed here do not dilute the ratios.
 After each run of ours the results are counted where they landed (the server's listing, the
-embedded database). The generated conftest records when the last test ended; the time from
-then to the subprocess's exit is the session's end (for ours: the final flush).
+embedded database). The generated conftest records when the session started, when collection
+ended, when the first test began and when the last one ended (with the main thread's CPU time
+over the tests); the time from the last test's end to the subprocess's exit is the session's
+end (for ours: the final flush).
 """
 
 from __future__ import annotations
@@ -44,21 +46,36 @@ OURS = ("http", "embedded")
 LAST_FILE_ENV = "BENCH_LAST_TEST_FILE"
 
 CONFTEST = f'''
+import json
 import os
 import time
 
+import pytest
+
+_marks = {{}}
 _last = None
 
 
+def pytest_sessionstart(session):
+    _marks["sessionstart"] = time.time()
+
+
+@pytest.hookimpl(wrapper=True)
 def pytest_collection_finish(session):
     global _last
+    _marks["collected"] = time.time()
+    yield
     _last = session.items[-1].nodeid if session.items else None
+    _marks["first_test"] = time.time()
+    _marks["first_test_cpu"] = time.thread_time()
 
 
 def pytest_runtest_logfinish(nodeid, location):
     if nodeid == _last:
+        _marks["last_test_end"] = time.time()
+        _marks["last_test_cpu"] = time.thread_time()
         with open(os.environ["{LAST_FILE_ENV}"], "w") as out:
-            out.write(repr(time.time()))
+            json.dump(_marks, out)
 '''
 
 PYTEST_INI = """[pytest]
@@ -98,6 +115,8 @@ class Outcome:
     wall: float
     tail: float  # from the last test's end to the process's exit
     cpu: float  # the pytest process's user + system time
+    #: start-up, collection, before the first test, the tests, their main-thread CPU (seconds)
+    phases: tuple[float, float, float, float, float]
 
 
 class Bench:
@@ -170,8 +189,15 @@ class Bench:
         if exit_code != expected:
             raise RuntimeError(f"{variant}/{project}: pytest exited {exit_code}\n{log.read_text()[-3000:]}")
         self.verify(project, variant, run_id, root, log)
-        tail = end - float(last_file.read_text())
-        return Outcome(end - start, tail, usage.ru_utime + usage.ru_stime)
+        marks = json.loads(last_file.read_text())
+        phases = (
+            marks["sessionstart"] - start,
+            marks["collected"] - marks["sessionstart"],
+            marks["first_test"] - marks["collected"],
+            marks["last_test_end"] - marks["first_test"],
+            marks["last_test_cpu"] - marks["first_test_cpu"],
+        )
+        return Outcome(end - start, end - marks["last_test_end"], usage.ru_utime + usage.ru_stime, phases)
 
     def verify(self, project: str, variant: str, run_id: str, root: Path, log: Path) -> None:
         """Check that every result arrived before pytest exited (ours only)."""
@@ -227,6 +253,24 @@ def report(project: str, tests: int, outcomes: dict[str, list[Outcome]]) -> None
         "runs (s)",
     )
     print(table(headers, rows))
+    print_phases(outcomes)
+
+
+PHASES = ("start-up", "collection", "before 1st test", "tests", "tests: main thread CPU")
+
+
+def print_phases(outcomes: dict[str, list[Outcome]]) -> None:
+    """Where the time goes: each phase's median, and its difference from bare pytest's."""
+    bare = [median([o.phases[i] for o in outcomes["bare"]]) for i in range(len(PHASES))]
+    rows = []
+    for variant, runs in outcomes.items():
+        cells = [variant]
+        for i in range(len(PHASES)):
+            value = median([o.phases[i] for o in runs])
+            cells.append(f"{value:.3f}" if variant == "bare" else f"{value:.3f} ({value - bare[i]:+.3f})")
+        rows.append(cells)
+    print("\nWhere the time goes (medians, seconds; in brackets the difference from bare)")
+    print(table(("variant", *PHASES), rows))
 
 
 def main() -> None:
