@@ -18,9 +18,10 @@ Bytecode is cached as Python does by default (the warm-up round writes it), even
 plugins installed here do not dilute the ratios.
 After each run of ours the results are counted where they landed (the server's listing, the
 embedded database). The generated conftest records when the session started, when collection
-ended, when the first test began and when the last one ended (with the main thread's CPU time
-over the tests); the time from the last test's end to the subprocess's exit is the session's
-end (for ours: the final flush).
+ended, when the first test began, when the last one ended (with the main thread's CPU time
+over the tests) and when every plugin's ``pytest_sessionfinish`` had returned (ours flushes
+there: "sessionfinish" is the final flush, without pytest's own report of the failures that
+follows it); the time from the last test's end to the subprocess's exit is the session's end.
 """
 
 from __future__ import annotations
@@ -74,6 +75,14 @@ def pytest_runtest_logfinish(nodeid, location):
     if nodeid == _last:
         _marks["last_test_end"] = time.time()
         _marks["last_test_cpu"] = time.thread_time()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_sessionfinish(session):
+    try:
+        return (yield)
+    finally:  # after every plugin's sessionfinish: ours flushes there
+        _marks["sessionfinish_end"] = time.time()
         with open(os.environ["{LAST_FILE_ENV}"], "w") as out:
             json.dump(_marks, out)
 '''
@@ -115,8 +124,9 @@ class Outcome:
     wall: float
     tail: float  # from the last test's end to the process's exit
     cpu: float  # the pytest process's user + system time
-    #: start-up, collection, before the first test, the tests, their main-thread CPU (seconds)
-    phases: tuple[float, float, float, float, float]
+    #: start-up, collection, before the first test, the tests, their main-thread CPU, and from
+    #: the last test's end to the end of pytest_sessionfinish (ours: the final flush), in seconds
+    phases: tuple[float, float, float, float, float, float]
 
 
 class Bench:
@@ -196,6 +206,7 @@ class Bench:
             marks["first_test"] - marks["collected"],
             marks["last_test_end"] - marks["first_test"],
             marks["last_test_cpu"] - marks["first_test_cpu"],
+            marks["sessionfinish_end"] - marks["last_test_end"],
         )
         return Outcome(end - start, end - marks["last_test_end"], usage.ru_utime + usage.ru_stime, phases)
 
@@ -256,7 +267,7 @@ def report(project: str, tests: int, outcomes: dict[str, list[Outcome]]) -> None
     print_phases(outcomes)
 
 
-PHASES = ("start-up", "collection", "before 1st test", "tests", "tests: main thread CPU")
+PHASES = ("start-up", "collection", "before 1st test", "tests", "tests: main thread CPU", "sessionfinish")
 
 
 def print_phases(outcomes: dict[str, list[Outcome]]) -> None:
