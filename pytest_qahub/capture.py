@@ -89,7 +89,7 @@ class ResultSink(Protocol):
 
 #: What a passed call contributes (the same for every test: outcomes are frozen).
 CALL_PASSED = PhaseOutcome(PASSED)
-#: Stands for "not mapped yet" in the stash, where None means "mapped to no case".
+#: Stands for "not mapped at collection" (not in `_codes`), where None means "mapped to no case".
 _NOT_MAPPED = object()
 
 
