@@ -166,8 +166,7 @@ class Capture:
             if mapping is None:
                 continue
             sizes[mapping.code] += 1
-            title = base_nodeid(nodeid) if embedded else None
-            if mapping[1:] != (None, None, None, title):  # more than what _plain_mapping rebuilds
+            if mapping[1:] != (None, None, None, self._plain_title(nodeid)):  # more than a code
                 self._special[nodeid] = mapping
             if not mapping.create_title:
                 self.codes_to_check.add(mapping.code)
@@ -177,9 +176,13 @@ class Capture:
             if code is not None and sizes[code] == 1 and nodeid not in self._special
         }
 
+    def _plain_title(self, nodeid: str) -> str | None:
+        """The title a mapping of a code alone has: the embedded collector creates missing cases."""
+        return base_nodeid(nodeid) if self._settings.embedded else None
+
     def _plain_mapping(self, nodeid: str, code: str) -> CaseMapping:
         """The mapping of a code alone (what most items have), rebuilt from strings when needed."""
-        return CaseMapping(code, create_title=base_nodeid(nodeid) if self._settings.embedded else None)
+        return CaseMapping(code, create_title=self._plain_title(nodeid))
 
     def _mapping(self, item: pytest.Item) -> CaseMapping | None:
         nodeid = item.nodeid
@@ -309,7 +312,7 @@ class Capture:
             or self._result_hook.get_hookimpls()
         ):
             return False
-        title = base_nodeid(nodeid) if self._settings.embedded else None
+        title = self._plain_title(nodeid)
         sink.take_passed(code, title, utc_iso(state.start), state.duration_ms, files, errors)
         return True
 
@@ -326,7 +329,7 @@ class Capture:
             note = f"{combined.status.lower()} on attempt {attempt}"
             note += f" of {attempts}" if attempts else ""
             result["comment"] = "\n".join(filter(None, [result["comment"], note]))
-        hook = self._config.hook.pytest_qahub_result
+        hook = self._result_hook
         if hook.get_hookimpls():  # calling a hook nobody implements still costs microseconds
             hook(item=item, result=result)
         return result

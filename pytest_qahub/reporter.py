@@ -183,9 +183,7 @@ class Reporter:
         errors: Sequence[str] = (),
     ) -> None:
         """An item ended: journal its result and attachments; count its capture errors."""
-        if errors:
-            self.summary.capture_errors.extend(str(error) for error in errors)
-        records = [f for f in files if isinstance(f, dict)] if files else []
+        records = self._evidence(files, errors)
         if not isinstance(result, dict):
             _discard(records)
             return
@@ -202,10 +200,14 @@ class Reporter:
         errors: Sequence[str] = (),
     ) -> None:
         """An item that passed ended, the only one reporting to its case: journal it as it is."""
+        payload = passed_alone(code, executed_at, duration_ms, self.settings.framework)
+        self._journal_payload(code, payload, create_title, self._evidence(files, errors))
+
+    def _evidence(self, files: Sequence[dict[str, str]], errors: Sequence[str]) -> list[dict[str, str]]:
+        """Count an item's capture errors; return its attachment records."""
         if errors:
             self.summary.capture_errors.extend(str(error) for error in errors)
-        payload = passed_alone(code, executed_at, duration_ms, self.settings.framework)
-        self._journal_payload(code, payload, create_title, [f for f in files if isinstance(f, dict)])
+        return [f for f in files if isinstance(f, dict)] if files else []
 
     def mark_crashed(self, nodeid: str, message: str) -> None:
         """Record an item whose xdist worker died while running it as UNKNOWN."""

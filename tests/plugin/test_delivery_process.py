@@ -29,10 +29,7 @@ def test_the_test_process_stays_lean():
 
 KILLED = """
 import os
-import io
 import signal
-import subprocess
-import sys
 
 import pytest
 
