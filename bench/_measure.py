@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import statistics
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -36,12 +37,16 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
-def parse_bases(values: Sequence[str] | None) -> dict[str, str]:
-    """``--base [LABEL=]DIR`` values as {label: directory}; a bare DIR is labelled "base"."""
-    bases = {}
-    for value in values or ():
-        label, sep, directory = value.partition("=")
-        if not sep:
-            label, directory = "base", value
-        bases[label] = str(Path(directory).resolve())
-    return bases
+def base_copy(value: str) -> tuple[str, str]:
+    """An argparse type for ``--base [LABEL=]DIR``: (label, directory); a bare DIR is labelled "base".
+
+    The directory must hold a copy of ``pytest_qahub/``: otherwise the runs labelled with it
+    would quietly measure the installed code.
+    """
+    label, sep, directory = value.partition("=")
+    if not sep:
+        label, directory = "base", value
+    path = Path(directory).resolve()
+    if not (path / "pytest_qahub" / "__init__.py").is_file():
+        raise argparse.ArgumentTypeError(f"{directory} holds no copy of pytest_qahub/")
+    return label, str(path)

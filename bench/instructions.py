@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _measure import parse_bases, table
+from _measure import base_copy, table
 from overhead import OURS, VARIANTS, Bench
 
 CALLGRIND = ("valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null")
@@ -61,12 +61,13 @@ def main() -> None:
         "--base",
         metavar="[LABEL=]DIR",
         action="append",
+        type=base_copy,
         help="count ours also from DIR (a copy of pytest_qahub/ and collector/, e.g. before a change) "
         "as http@LABEL, embedded@LABEL (LABEL defaults to 'base'); may be repeated",
     )
     args = parser.parse_args()
     variants = ["bare", *(v for v in args.variants.split(",") if v and v != "bare")]
-    bases = parse_bases(args.base)
+    bases = dict(args.base or ())
     variants += [f"{v}@{label}" for label in bases for v in OURS if v in variants]
     with tempfile.TemporaryDirectory() as tmp:
         big = Bench(Path(tmp) / "big", args.tests, max(1, args.tests // 100))

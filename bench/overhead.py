@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _measure import alternate, median, parse_bases, table
+from _measure import alternate, base_copy, median, table
 from _server import Server
 
 VARIANTS = ("bare", "http", "embedded", "allure")
@@ -296,6 +296,7 @@ def main() -> None:
         "--base",
         metavar="[LABEL=]DIR",
         action="append",
+        type=base_copy,
         help="also run ours from DIR (a copy of pytest_qahub/ and collector/, e.g. before a change) as "
         "http@LABEL, embedded@LABEL (LABEL defaults to 'base'); may be repeated",
     )
@@ -309,7 +310,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the server on kill too
     with tempfile.TemporaryDirectory() as tmp:
         bench = Bench(Path(tmp), args.tests, args.files)
-        bench.bases = parse_bases(args.base)
+        bench.bases = dict(args.base or ())
         variants += [f"{v}@{label}" for label in bench.bases for v in OURS if v in variants]
         try:
             projects = [args.only] if args.only else ["pass", "fail"]
