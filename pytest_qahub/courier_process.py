@@ -49,6 +49,10 @@ class CourierProcess:
         with contextlib.suppress(OSError, ValueError):
             for line in self._process.stdout:
                 self._answers.put(orjson.loads(line))
+        # Its output ends as it exits: wait for the exit, so that `running` and `why()`
+        # tell an exit from a silence once None arrives.
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._process.wait(EXIT_GRACE_S)
         self._answers.put(None)  # it exited
 
     def _tell(self, message: dict[str, Any]) -> None:
