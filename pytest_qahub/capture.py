@@ -22,7 +22,6 @@ the sink as its fields only (``ResultSink.take_passed``).
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -31,7 +30,7 @@ from typing import Any, Protocol
 import pytest
 
 from .attach import ATTACHMENTS_ATTR, ERRORS_ATTR
-from .mapping import CaseMapping, base_nodeid, map_item, param_id
+from .mapping import CaseMapping, base_nodeid, map_item, param_id, plain_code
 from .screenshots import Screenshots
 from .settings import Settings
 from .status import (
@@ -75,16 +74,9 @@ class ResultSink(Protocol):
     ) -> None:
         """An item ended with result (None: nothing captured), its attachments and capture errors."""
 
-    def take_passed(
-        self,
-        code: str,
-        create_title: str | None,
-        executed_at: str,
-        duration_ms: int,
-        files: Sequence[dict[str, str]],
-        errors: Sequence[str],
-    ) -> None:
-        """An item that passed ended, the only one reporting to its case (nothing else to say)."""
+    def take_passed(self, code: str, create_title: str | None, executed_at: str, duration_ms: int) -> None:
+        """An item that passed ended, the only one reporting to its case, with nothing else to say
+        (no attachment, no capture error)."""
 
 
 #: What a passed call contributes (the same for every test: outcomes are frozen).
@@ -144,32 +136,46 @@ class Capture:
         self.sink: ResultSink | None = None
         #: The item between its setup and its teardown (for an interrupted session too).
         self._current: ItemState | None = None
-        self._group_sizes: Counter[str] = Counter()
+        self._group_sizes: dict[str, int] = {}  # code -> how many items report to it
         self._indexes: dict[str, int] = {}  # nodeid -> position in the session
         self._codes: dict[str, str | None] = {}  # nodeid -> code (None: unmapped, skipped)
         self._special: dict[str, CaseMapping] = {}  # the mappings that are more than a code
         self._alone: dict[str, str] = {}  # nodeid -> code, for items alone on a code and no more than it
         self._result_hook = config.hook.pytest_qahub_result
+        #: Whether a plugin implements `pytest_qahub_result` (asked once per registration, not per test).
+        self._results_adjusted = bool(self._result_hook.get_hookimpls())
+        self._embedded = settings.embedded
         #: Codes that must exist in the project (not created by the plugin), for the warning.
         self.codes_to_check: set[str] = set()
+
+    def pytest_plugin_registered(self) -> None:
+        """A plugin (a conftest.py too) may implement `pytest_qahub_result`: ask again."""
+        self._results_adjusted = bool(self._result_hook.get_hookimpls())
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         """Map every item and count how many items share each code."""
         self._group_sizes.clear()
-        unmapped, embedded, sizes = self._settings.unmapped, self._settings.embedded, self._group_sizes
+        unmapped, embedded, sizes = self._settings.unmapped, self._embedded, self._group_sizes
+        indexes, codes, to_check = self._indexes, self._codes, self.codes_to_check
         for index, item in enumerate(session.items):
             nodeid = item.nodeid
-            mapping = map_item(item, unmapped, embedded)
-            self._indexes[nodeid] = index
-            self._codes[nodeid] = mapping.code if mapping is not None else None
-            if mapping is None:
-                continue
-            sizes[mapping.code] += 1
-            if mapping[1:] != (None, None, None, self._plain_title(nodeid)):  # more than a code
-                self._special[nodeid] = mapping
-            if not mapping.create_title:
-                self.codes_to_check.add(mapping.code)
+            indexes[nodeid] = index
+            code = plain_code(item)
+            if code is None:  # not the commonest marker: the full rules
+                mapping = map_item(item, unmapped, embedded)
+                if mapping is None:
+                    codes[nodeid] = None
+                    continue
+                code = mapping.code
+                if mapping[1:] != (None, None, None, self._plain_title(nodeid)):  # more than a code
+                    self._special[nodeid] = mapping
+                if not mapping.create_title:
+                    to_check.add(code)
+            elif not embedded:  # the embedded collector creates the cases it lacks
+                to_check.add(code)
+            codes[nodeid] = code
+            sizes[code] = sizes.get(code, 0) + 1  # a Counter would call __missing__ for each code
         self._alone = {
             nodeid: code
             for nodeid, code in self._codes.items()
@@ -178,7 +184,7 @@ class Capture:
 
     def _plain_title(self, nodeid: str) -> str | None:
         """The title a mapping of a code alone has: the embedded collector creates missing cases."""
-        return base_nodeid(nodeid) if self._settings.embedded else None
+        return base_nodeid(nodeid) if self._embedded else None
 
     def _plain_mapping(self, nodeid: str, code: str) -> CaseMapping:
         """The mapping of a code alone (what most items have), rebuilt from strings when needed."""
@@ -206,7 +212,7 @@ class Capture:
             state = self._current
             if state is not None and state.item is not item:
                 state = None
-        if not report.passed:
+        if report.outcome != "passed":  # the attribute: `report.passed` is a property, a call
             self._record_problem(item, state, report, call)
         elif when == "call" and state is not None:  # a passed setup or teardown adds nothing
             state.phases.append(CALL_PASSED)
@@ -227,13 +233,13 @@ class Capture:
         """Hand the item's result and evidence on: to the sink, or on the teardown report."""
         self._current = None
         files, errors = self._screenshots.finish(item, state is not None and state.failed)
-        result = None
+        sink, result = self.sink, None
         if state is not None:
-            if self.sink is not None and self._passed_alone(self.sink, item, state, files, errors):
+            if sink is not None and not files and not errors and self._passed_alone(sink, item, state):
                 return
             result = self._result(item, state)
-        if self.sink is not None:
-            self.sink.take(item.nodeid, result, files, errors)
+        if sink is not None:
+            sink.take(item.nodeid, result, files, errors)
             return
         if result is not None:
             setattr(teardown, RESULT_ATTR, result)
@@ -289,14 +295,7 @@ class Capture:
             "error_stack": None,
         }
 
-    def _passed_alone(
-        self,
-        sink: ResultSink,
-        item: pytest.Item,
-        state: ItemState,
-        files: Sequence[dict[str, str]],
-        errors: Sequence[str],
-    ) -> bool:
+    def _passed_alone(self, sink: ResultSink, item: pytest.Item, state: ItemState) -> bool:
         """Hand an item that passed at its first attempt, alone on its case, to the sink as its fields.
 
         Returns False, handing nothing, for any other item, or when a hook adjusts results.
@@ -309,11 +308,10 @@ class Capture:
             or len(phases) != 1
             or phases[0] is not CALL_PASSED
             or getattr(item, "execution_count", 1) != 1
-            or self._result_hook.get_hookimpls()
+            or self._results_adjusted
         ):
             return False
-        title = self._plain_title(nodeid)
-        sink.take_passed(code, title, utc_iso(state.start), state.duration_ms, files, errors)
+        sink.take_passed(code, self._plain_title(nodeid), utc_iso(state.start), state.duration_ms)
         return True
 
     def _result(self, item: pytest.Item, state: ItemState) -> dict[str, Any]:

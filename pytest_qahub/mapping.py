@@ -51,6 +51,18 @@ def closest_marker(item: pytest.Item) -> pytest.Mark | None:
     return None
 
 
+def plain_code(item: pytest.Item) -> str | None:
+    """The code of an item whose own ``qahub`` marker is a code alone, as most are; else None.
+
+    None sends the item to `map_item`: no marker of its own, more than a code, or a bad one.
+    """
+    for mark in item.own_markers:
+        if mark.name == MARKER:
+            code = mark.args[0] if len(mark.args) == 1 and not mark.kwargs else None
+            return (code.strip() or None) if isinstance(code, str) else None
+    return None
+
+
 def _from_marker(item: pytest.Item, create_missing: bool) -> CaseMapping | None:
     marker = closest_marker(item)
     if marker is None:

@@ -190,18 +190,10 @@ class Reporter:
         self._started.pop(nodeid, None)
         self._add(result, records)
 
-    def take_passed(
-        self,
-        code: str,
-        create_title: str | None,
-        executed_at: str,
-        duration_ms: int,
-        files: Sequence[dict[str, str]] = (),
-        errors: Sequence[str] = (),
-    ) -> None:
+    def take_passed(self, code: str, create_title: str | None, executed_at: str, duration_ms: int) -> None:
         """An item that passed ended, the only one reporting to its case: journal it as it is."""
         payload = passed_alone(code, executed_at, duration_ms, self.settings.framework)
-        self._journal_payload(code, payload, create_title, self._evidence(files, errors))
+        self._journal_payload(code, payload, create_title, [])
 
     def _evidence(self, files: Sequence[dict[str, str]], errors: Sequence[str]) -> list[dict[str, str]]:
         """Count an item's capture errors; return its attachment records."""

@@ -312,6 +312,21 @@ def test_results_reach_the_collector_while_later_tests_still_run(qahub_run: QAHu
     assert qahub_run.statuses() == {"LIVE-1": "PASSED", "LIVE-2": "PASSED"}
 
 
+def test_a_result_hook_in_a_folder_conftest_adjusts_passed_results_too(qahub_run: QAHubRun) -> None:
+    """That conftest.py is registered during collection, after the plugin started."""
+    make_cases(qahub_run.server, "SUB-1")
+    sub = qahub_run.pytester.mkpydir("sub")
+    (sub / "conftest.py").write_text(
+        "def pytest_qahub_result(item, result):\n    result['comment'] = 'seen by sub/conftest.py'\n"
+    )
+    (sub / "test_sub.py").write_text(
+        "import pytest\n\n@pytest.mark.qahub('SUB-1')\ndef test_one():\n    pass\n"
+    )
+    qahub_run.pytest().assert_outcomes(passed=1)
+    row = qahub_run.rows()["SUB-1"]
+    assert (row["status"], row["comment"]) == ("PASSED", "seen by sub/conftest.py")
+
+
 def test_a_passed_test_alone_on_its_case_is_journaled_as_any_other_result(qahub_run: QAHubRun) -> None:
     """Such a result skips the full result dict; its journal record must not tell."""
     make_cases(qahub_run.server, "ALONE-1", "ALONE-2")

@@ -1,0 +1,77 @@
+"""The shortcut for the commonest marker, ``qahub("CODE")``, agrees with the full mapping rules."""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_qahub.mapping import CaseMapping, map_item, plain_code
+
+ITEMS = """
+import pytest
+
+@pytest.mark.qahub("A-1")
+def test_code():
+    pass
+
+@pytest.mark.qahub("  A-2 ")
+def test_code_with_spaces():
+    pass
+
+@pytest.mark.qahub(code="A-3")
+def test_code_by_keyword():
+    pass
+
+@pytest.mark.qahub("A-4", bug="LIN-4")
+def test_code_and_bug():
+    pass
+
+@pytest.mark.qahub("")
+def test_empty_code():
+    pass
+
+@pytest.mark.qahub(5)
+def test_code_not_a_string():
+    pass
+
+@pytest.mark.qahub("A-6")
+@pytest.mark.qahub("A-7")
+def test_two_markers():
+    pass
+
+@pytest.mark.parametrize("n", [1, pytest.param(2, marks=pytest.mark.qahub("A-8"))])
+def test_parameters(n):
+    pass
+
+@pytest.mark.qahub("A-9")
+class TestMarkedClass:
+    def test_in_class(self):
+        pass
+
+def test_no_marker():
+    pass
+"""
+
+
+def test_the_shortcut_takes_a_code_alone_and_leaves_every_other_marker_to_the_full_rules(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeini("[pytest]\nmarkers =\n    qahub: test case")
+    items = {item.name: item for item in pytester.getitems(ITEMS)}
+    assert {name: plain_code(item) for name, item in items.items()} == {
+        "test_code": "A-1",
+        "test_code_with_spaces": "A-2",
+        "test_code_by_keyword": None,
+        "test_code_and_bug": None,
+        "test_empty_code": None,
+        "test_code_not_a_string": None,
+        "test_two_markers": map_item(items["test_two_markers"], "skip").code,  # type: ignore[union-attr]
+        "test_parameters[1]": None,
+        "test_parameters[2]": "A-8",
+        "test_in_class": None,  # the class's marker: found by the full rules
+        "test_no_marker": None,
+    }
+    for name, item in items.items():
+        code = plain_code(item)
+        if code is not None:
+            assert map_item(item, "skip") == CaseMapping(code), name
+    assert map_item(items["test_in_class"], "skip") == CaseMapping("A-9")
