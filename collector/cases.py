@@ -64,11 +64,16 @@ def list_cases(project: Project, limit: int | None, offset: int) -> tuple[list[T
     return list(query.order_by(TestCase.code).limit(limit).offset(offset)), total
 
 
+def case_codes(project: Project) -> set[str]:
+    """Return the code of every case of the project (one column, no model objects)."""
+    return {c for (c,) in TestCase.select(TestCase.code).where(TestCase.project == project).tuples()}
+
+
 def import_cases(project: Project, rows: list[tuple[str, str]]) -> int:
     """Create the cases whose codes are new; leave existing ones alone. Return how many were new."""
     created = 0
     with write_transaction():
-        existing = {c for (c,) in TestCase.select(TestCase.code).where(TestCase.project == project).tuples()}
+        existing = case_codes(project)
         for code, title in rows:
             if code not in existing:
                 TestCase.create(project=project, code=code, title=title)

@@ -87,6 +87,11 @@ class EmbeddedCollector:
             found, _ = cases.list_cases(self.project, limit=None, offset=0)
             return [cases.case_dict(c) for c in found]
 
+    def case_codes(self) -> set[str]:
+        """The code of every test case of the project."""
+        with self._session():
+            return cases.case_codes(self.project)
+
     def create_case(self, code: str, title: str) -> dict:
         with self._session():
             return cases.case_dict(cases.create_case(self.project, code, title))

@@ -1,16 +1,11 @@
-"""Domain exceptions and the API's one error shape.
+"""Domain exceptions: what went wrong, and the HTTP status and error code it is reported with.
 
-Every error body is ``{"error": {"status": 404, "code": "not_found", "message": "..."}}``.
-Domain code raises :class:`CollectorError` subclasses; the app maps them once.
+Domain code raises :class:`CollectorError` subclasses; the app turns them into the API's one
+error shape (``http_errors.py``), the embedded collector into the plugin's errors. Nothing
+here imports the web framework: the embedded collector starts without it.
 """
 
 from __future__ import annotations
-
-import logging
-
-import falcon
-
-log = logging.getLogger("collector")
 
 
 def shorten(value: str, limit: int = 80) -> str:
@@ -21,7 +16,7 @@ def shorten(value: str, limit: int = 80) -> str:
 class CollectorError(Exception):
     """Base of every error the collector reports to a client."""
 
-    status = falcon.HTTP_400
+    status = 400  # the HTTP status the API answers with
     code = "bad_request"
 
     def __init__(self, message: str, *, headers: dict[str, str] | None = None) -> None:
@@ -35,7 +30,7 @@ class BadRequest(CollectorError):
 
 
 class Unauthorized(CollectorError):
-    status = falcon.HTTP_401
+    status = 401
     code = "unauthorized"
 
     def __init__(self, message: str) -> None:
@@ -43,84 +38,35 @@ class Unauthorized(CollectorError):
 
 
 class Forbidden(CollectorError):
-    status = falcon.HTTP_403
+    status = 403
     code = "forbidden"
 
 
 class NotFound(CollectorError):
-    status = falcon.HTTP_404
+    status = 404
     code = "not_found"
 
 
 class Conflict(CollectorError):
-    status = falcon.HTTP_409
+    status = 409
     code = "conflict"
 
 
 class PayloadTooLarge(CollectorError):
-    status = falcon.HTTP_413
+    status = 413
     code = "payload_too_large"
 
 
 class UnsupportedMediaType(CollectorError):
-    status = falcon.HTTP_415
+    status = 415
     code = "unsupported_media_type"
 
 
 class TooManyRequests(CollectorError):
-    status = falcon.HTTP_429
+    status = 429
     code = "too_many_requests"
 
 
-_CODES = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    409: "conflict",
-    411: "length_required",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-    429: "too_many_requests",
-}
-
-
-def error_body(status: int, code: str, message: str) -> dict:
-    """Build the one error shape."""
-    return {"error": {"status": status, "code": code, "message": message}}
-
-
-def _set_error(resp: falcon.Response, status: str, code: str, message: str) -> None:
-    resp.status = status
-    resp.media = error_body(falcon.http_status_to_code(status), code, message)
-
-
-def handle_collector_error(req, resp, ex: CollectorError, params) -> None:
-    """Turn a domain error into its status and the one error shape."""
-    _set_error(resp, ex.status, ex.code, ex.message)
-    for name, value in ex.headers.items():
-        resp.set_header(name, value)
-
-
-def handle_http_error(req, resp, ex: falcon.HTTPError, params) -> None:
-    """Give Falcon's own errors (404 route, 405, bad headers) the same shape."""
-    code = falcon.http_status_to_code(ex.status)
-    message = ex.description or {
-        404: f"No endpoint at {req.path}",
-        405: f"{req.method} is not allowed on {req.path}",
-    }.get(code, ex.title or "Request failed")
-    _set_error(resp, ex.status, _CODES.get(code, "error"), message)
-    for name, value in (ex.headers or {}).items():
-        resp.set_header(name, value)
-
-
-def handle_unexpected(req, resp, ex: Exception, params) -> None:
-    """Log an unexpected failure with its traceback; tell the client only that it happened."""
-    log.error("Unhandled error on %s %s", req.method, req.path, exc_info=ex)
-    _set_error(resp, falcon.HTTP_500, "internal_error", "The collector failed to handle this request")
-
-
 class ServiceUnavailable(CollectorError):
-    status = falcon.HTTP_503
+    status = 503
     code = "unavailable"

@@ -124,6 +124,10 @@ class HttpTransport:
             if not page or (total is not None and len(cases) >= total):
                 return cases
 
+    def case_codes(self) -> set[str]:
+        """Return the code of every test case of the project."""
+        return {case["code"] for case in self.list_cases()}
+
     def create_case(self, code: str, title: str) -> dict[str, Any]:
         """Create a test case; raise Conflict if the code exists."""
         return self._data(self._request("POST", "/cases", json={"code": code, "title": title}))

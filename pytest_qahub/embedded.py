@@ -40,7 +40,7 @@ class EmbeddedTransport:
         try:
             return getattr(self._collector, method)(*args)
         except CollectorError as ex:
-            status = int(str(ex.status).split()[0])
+            status = ex.status
             kind = ServerError if status >= 500 else _BY_STATUS.get(status, ClientError)
             raise kind(status, ex.code, ex.message) from ex
 
@@ -51,8 +51,8 @@ class EmbeddedTransport:
     def me(self) -> dict[str, Any]:
         return self._call("me")
 
-    def list_cases(self) -> list[dict[str, Any]]:
-        return self._call("list_cases")
+    def case_codes(self) -> set[str]:
+        return self._call("case_codes")
 
     def create_case(self, code: str, title: str) -> dict[str, Any]:
         return self._call("create_case", code, title)

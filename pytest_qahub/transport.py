@@ -44,8 +44,8 @@ class Transport(Protocol):
         """Return the token's project and scopes."""
         ...
 
-    def list_cases(self) -> list[dict[str, Any]]:
-        """Return every test case of the project (all pages)."""
+    def case_codes(self) -> set[str]:
+        """Return the code of every test case of the project (all pages)."""
         ...
 
     def create_case(self, code: str, title: str) -> dict[str, Any]:

@@ -56,8 +56,8 @@ class FakeTransport:
     def me(self) -> dict[str, Any]:
         return {}
 
-    def list_cases(self) -> list[dict[str, Any]]:
-        return []
+    def case_codes(self) -> set[str]:
+        return set()
 
     def upload_attachment(self, result_id: str, files: list[Attachment]) -> list[dict[str, Any]]:
         return []
