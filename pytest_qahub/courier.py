@@ -69,7 +69,7 @@ def preflight(job: Job) -> tuple[dict[str, Any], Transport | None]:
         return {"event": "usage_error", "message": f"QAHub at {url} refused run {run!r}: {ex}"}, None
     answer: dict[str, Any] = {"event": "ready", "url": url, "codes": None}
     try:
-        answer["codes"] = sorted({case["code"] for case in transport.list_cases()})
+        answer["codes"] = sorted(transport.case_codes())
     except (QAHubError, KeyError, TypeError) as ex:
         answer["warning"] = f"QAHub: could not list the project's test cases ({ex}); codes not checked"
     return answer, transport
@@ -135,6 +135,17 @@ def deliver(job: Job, transport: Transport, known_codes: set[str] | None, contro
     }
 
 
+def skip_postgres_drivers(job: Job) -> None:
+    """Keep peewee from importing a PostgreSQL driver the embedded collector on SQLite never uses.
+
+    peewee imports psycopg (or psycopg2) when it is installed: 0.1 s of this process's start,
+    which a short session waits for. Only this process, with its one database, may do this.
+    """
+    if job.url is None and (os.environ.get("QAHUB_DATABASE_URL") or "sqlite:").startswith("sqlite"):
+        for name in ("psycopg", "psycopg2", "psycopg2cffi"):
+            sys.modules.setdefault(name, None)  # type: ignore[arg-type]  # import raises ImportError
+
+
 def answer(message: dict[str, Any]) -> None:
     sys.stdout.buffer.write(orjson.dumps(message) + b"\n")
     sys.stdout.buffer.flush()
@@ -144,6 +155,7 @@ def main() -> None:
     # Ctrl-C reaches the whole process group: the test process tells us when to stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     job = Job(**orjson.loads(sys.stdin.readline()))
+    skip_postgres_drivers(job)
     reply, transport = preflight(job)
     answer(reply)
     if transport is None:

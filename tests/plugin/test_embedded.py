@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.databases import fresh_postgres
 from tests.support.server import CollectorServer
 
 SUITE = """
@@ -150,3 +151,57 @@ def test_qahub_serve_reads_the_local_results_with_a_new_token(suite: pytest.Pyte
         assert statuses(server, "local-1") == EXPECTED
     finally:
         server.stop()
+
+
+def test_the_embedded_collector_runs_on_postgresql_too(suite: pytest.Pytester) -> None:
+    """QAHUB_DATABASE_URL picks the embedded collector's database; PostgreSQL needs its driver."""
+    with fresh_postgres() as url:
+        env = {**os.environ, "QAHUB_DATABASE_URL": url}
+        result = subprocess.run(
+            [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--qahub-run=local-pg"],
+            cwd=suite.path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == pytest.ExitCode.TESTS_FAILED, result.stdout + result.stderr
+        assert "sent 4, rejected 0, waiting in journal 0" in result.stdout, result.stdout
+        table = subprocess.run(
+            [sys.executable, "-m", "collector.cli", "results", "local-pg"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert "4 results: 1 failed, 2 passed, 1 skipped" in table.stdout, table.stdout + table.stderr
+        assert not (suite.path / ".qahub" / "qahub.db").exists()
+
+
+SKIPS_DRIVERS = """
+from pytest_qahub.courier import Job, skip_postgres_drivers
+skip_postgres_drivers(Job(run="r", url={url!r}, token=None, root=".", batch_size=1, flush_timeout=1))
+import peewee
+print(peewee.psycopg is None)
+"""
+
+
+@pytest.mark.parametrize(
+    ("url", "database_url", "skipped"),
+    [
+        (None, None, True),
+        (None, "sqlite:///elsewhere.db", True),
+        (None, "postgresql://postgres@127.0.0.1/test", False),
+        ("http://collector:8080", None, False),
+    ],
+    ids=["embedded-default", "embedded-sqlite", "embedded-postgresql", "http"],
+)
+def test_the_delivery_process_leaves_out_postgresql_drivers_only_for_an_embedded_sqlite(
+    url: str | None, database_url: str | None, skipped: bool
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QAHUB_")}
+    if database_url:
+        env["QAHUB_DATABASE_URL"] = database_url
+    code = SKIPS_DRIVERS.format(url=url)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == str(skipped), out.stderr
