@@ -55,6 +55,7 @@ class Reporter:
         self._unknown: Counter[str] = Counter()
         self._warned_unknown: set[str] = set()
         self._journaled = 0
+        self._journal_closed = False
 
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
         """Say where results go."""
@@ -280,6 +281,7 @@ class Reporter:
         self._warn_unknown(set(self._unknown))
         self.summary.unknown_codes = sorted(self._unknown)
         self._settle()
+        self._close_journal()  # before the summary, which says if it could not be
         if self.settings.strict and self.summary.has_problems and session.exitstatus == 0:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
@@ -332,16 +334,22 @@ class Reporter:
             write_summary(terminalreporter, self.summary)
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
-        """Close (and so fsync) the journal; stop the delivery process if it still runs."""
-        if self.journal is not None:
-            try:
-                self.journal.close()
-                if self._journaled == 0:
-                    self.journal.path.unlink()  # nothing to replay: leave no clutter
-            except OSError as ex:
-                self.summary.notes.append(f"could not close the journal: {ex}")
+        """Close the journal if the session did not; stop the delivery process if it still runs."""
+        self._close_journal()
         self._clean_pending()
         self._stop_courier()
+
+    def _close_journal(self) -> None:
+        """Close (and so fsync) the journal, once; remove it if it holds nothing to replay."""
+        if self.journal is None or self._journal_closed:
+            return
+        self._journal_closed = True
+        try:
+            self.journal.close()
+            if self._journaled == 0:
+                self.journal.path.unlink()  # nothing to replay: leave no clutter
+        except OSError as ex:
+            self.summary.notes.append(f"could not close the journal: {ex}")
 
     def _clean_pending(self) -> None:
         """Remove this session's pending files no journal record names (crashed or rerun items)."""

@@ -189,3 +189,18 @@ def test_an_empty_session_leaves_no_journal_behind(qahub_run: QAHubRun) -> None:
     qahub_run.pytester.makepyfile("def test_unmapped(): pass")
     qahub_run.pytest().assert_outcomes(passed=1)
     assert qahub_run.journals() == []
+
+
+def test_a_journal_that_cannot_be_closed_is_named_in_the_summary(qahub_run: QAHubRun) -> None:
+    qahub_run.pytester.makepyfile(
+        """
+        from pathlib import Path
+
+        def test_unmapped_and_removes_the_journal():
+            for journal in Path(".qahub/journal").glob("*.jsonl"):
+                journal.unlink()
+        """
+    )
+    result = qahub_run.pytest()
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*QAHub*", "*could not close the journal: *No such file*"])
