@@ -327,7 +327,6 @@ class Capture:
             note = f"{combined.status.lower()} on attempt {attempt}"
             note += f" of {attempts}" if attempts else ""
             result["comment"] = "\n".join(filter(None, [result["comment"], note]))
-        hook = self._result_hook
-        if hook.get_hookimpls():  # calling a hook nobody implements still costs microseconds
-            hook(item=item, result=result)
+        if self._results_adjusted:  # calling a hook nobody implements still costs microseconds
+            self._result_hook(item=item, result=result)
         return result

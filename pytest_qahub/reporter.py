@@ -21,7 +21,7 @@ from .capture import ITEM_ATTR, RESULT_ATTR, Capture
 from .courier_process import READY_TIMEOUT_S, CourierProcess
 from .journal import Journal, default_directory, load
 from .settings import Settings
-from .status import aggregate, passed_alone
+from .status import PASSED, aggregate, api_result
 from .summary import Summary, write_summary
 from .warning import QAHubWarning
 
@@ -193,7 +193,7 @@ class Reporter:
 
     def take_passed(self, code: str, create_title: str | None, executed_at: str, duration_ms: int) -> None:
         """An item that passed ended, the only one reporting to its case: journal it as it is."""
-        payload = passed_alone(code, executed_at, duration_ms, self.settings.framework)
+        payload = api_result(code, PASSED, duration_ms, self.settings.framework, executed_at)
         self._journal_payload(code, payload, create_title, [])
 
     def _evidence(self, files: Sequence[dict[str, str]], errors: Sequence[str]) -> list[dict[str, str]]:

@@ -109,13 +109,7 @@ def aggregate(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
     status = worst(result["status"] for result in ordered)
     duration = sum(int(result.get("duration_ms") or 0) for result in ordered)
     executed_at = min(result["executed_at"] for result in ordered)
-    payload: dict[str, Any] = {
-        "test_case_code": first["code"],
-        "status": status,
-        "duration_ms": duration,
-        "framework": first.get("framework") or "pytest",
-        "executed_at": executed_at,
-    }
+    payload = api_result(first["code"], status, duration, first.get("framework"), executed_at)
     for key in ("bug_ticket_key", "bug_ticket_url"):
         value = next((result[key] for result in ordered if result.get(key)), None)
         if value:
@@ -138,13 +132,13 @@ def aggregate(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 def _single(result: dict[str, Any]) -> dict[str, Any]:
     """`aggregate` of one result with a code of its own: the same payload, built directly."""
-    payload: dict[str, Any] = {
-        "test_case_code": result["code"],
-        "status": result["status"],
-        "duration_ms": int(result.get("duration_ms") or 0),
-        "framework": result.get("framework") or "pytest",
-        "executed_at": result["executed_at"],
-    }
+    payload = api_result(
+        result["code"],
+        result["status"],
+        int(result.get("duration_ms") or 0),
+        result.get("framework"),
+        result["executed_at"],
+    )
     for key in ("bug_ticket_key", "bug_ticket_url", "comment"):
         if value := result.get(key):
             payload[key] = value
@@ -155,14 +149,17 @@ def _single(result: dict[str, Any]) -> dict[str, Any]:
     return payload
 
 
-def passed_alone(code: str, executed_at: str, duration_ms: int, framework: str) -> dict[str, Any]:
-    """The API result of an item that passed, the only one reporting to its case.
+def api_result(
+    code: str, status: str, duration_ms: int, framework: str | None, executed_at: str
+) -> dict[str, Any]:
+    """The fields every API result has; the others are added only when they have a value.
 
-    What `aggregate` makes of such an item's result, without the result: most tests are this.
+    For an item that passed alone on its case (most tests) this is all of it: what
+    `aggregate` makes of that item's result, built without the result.
     """
     return {
         "test_case_code": code,
-        "status": PASSED,
+        "status": status,
         "duration_ms": duration_ms,
         "framework": framework or "pytest",
         "executed_at": executed_at,
