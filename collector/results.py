@@ -19,7 +19,7 @@ from collector.db import database, is_sqlite, write_transaction
 from collector.errors import Conflict
 from collector.ids import new_ids
 from collector.models import Project, Result, Run, TestCase, utcnow
-from collector.runs import get_run
+from collector.runs import mark_written, run_status
 from collector.schemas import ResultIn, validate_items
 
 FIELDS = (
@@ -122,8 +122,8 @@ def upsert_results(project: Project, run_id: str, raw_items: list) -> UpsertOutc
     # the less a batch does under it, the more batches of other writers get through.
     by_code, by_id = _case_ids(project, valid)
     with write_transaction():
-        run = get_run(project, run_id)
-        if run.status == "COMPLETED":
+        status = run_status(project, run_id)
+        if status == "COMPLETED":
             raise Conflict(f"Run '{run_id}' is COMPLETED and takes no more results")
         rows: dict[str, tuple] = {}  # case id -> row; a later item for the same case wins
         resolved: list[tuple[int, str, str, str]] = []
@@ -142,17 +142,14 @@ def upsert_results(project: Project, run_id: str, raw_items: list) -> UpsertOutc
             case_id, code = case
             values = [getattr(item, f) for f in FIELDS]
             values[-1] = _db_time(item.executed_at or now, sqlite)  # executed_at is the last field
-            rows[case_id] = (next(ids), run.id, case_id, *values, stamp, stamp)
+            rows[case_id] = (next(ids), run_id, case_id, *values, stamp, stamp)
             resolved.append((index, case_id, code, item.status))
         if rows:
             # Rows go in case-id order: concurrent batches sharing cases then lock them in
             # the same order, so PostgreSQL never sees a deadlock between two upserts.
             ordered = [rows[case_id] for case_id in sorted(rows)]
-            result_ids = _write_rows(run.id, ordered, sqlite)
-            changes = {"updated_at": now}
-            if run.status == "PENDING":
-                changes["status"] = "IN_PROGRESS"
-            Run.update(changes).where(Run.id == run.id).execute()
+            result_ids = _write_rows(run_id, ordered, sqlite)
+            mark_written(run_id, status, now)
             outcome.accepted = [
                 {
                     "id": result_ids[case_id],

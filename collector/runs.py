@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+from functools import cache
 
-from collector.db import write_transaction
+from collector.db import database, write_transaction
 from collector.errors import BadRequest, NotFound, shorten
 from collector.ids import new_id
 from collector.models import Project, Run, iso, utcnow
@@ -30,6 +32,34 @@ def get_run(project: Project, run_id: str) -> Run:
     if run is None:
         raise NotFound(f"Run '{shorten(run_id)}' was not found")
     return run
+
+
+@cache
+def _status_sql(param: str) -> str:
+    return f'SELECT "status" FROM "{Run._meta.table_name}" WHERE "id" = {param} AND "project_id" = {param}'
+
+
+def run_status(project: Project, run_id: str) -> str:
+    """Return the status of the project's run ``run_id``, raising NotFound as `get_run` does.
+
+    The bulk upsert's check, read raw: every batch asks, and peewee's query building would
+    cost it more than the look-up.
+    """
+    row = database.execute_sql(_status_sql(database.param), (run_id, project.id)).fetchone()
+    if row is None:
+        raise NotFound(f"Run '{shorten(run_id)}' was not found")
+    return row[0]
+
+
+def mark_written(run_id: str, status: str, now: dt.datetime) -> None:
+    """Record that a run of ``status`` took results: its ``updated_at``, and PENDING becomes IN_PROGRESS."""
+    param = database.param
+    changes = {"updated_at": Run.updated_at.db_value(now)}
+    if status == "PENDING":
+        changes["status"] = "IN_PROGRESS"
+    sets = ", ".join(f'"{column}" = {param}' for column in changes)
+    sql = f'UPDATE "{Run._meta.table_name}" SET {sets} WHERE "id" = {param}'
+    database.execute_sql(sql, (*changes.values(), run_id))
 
 
 def create_run(project: Project, name: str = "", run_id: str | None = None) -> Run:

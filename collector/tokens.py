@@ -7,8 +7,9 @@ import hmac
 import re
 import secrets
 import string
+from functools import cache
 
-from collector.db import write_transaction
+from collector.db import database, write_transaction
 from collector.errors import Forbidden, NotFound, Unauthorized
 from collector.models import ApiToken, Project, utcnow
 
@@ -60,12 +61,35 @@ def authenticate(header: str | None) -> ApiToken:
     if not match:
         raise Unauthorized("Malformed token: expected qh_<prefix>_<secret>")
     prefix, secret = match.groups()
-    token = ApiToken.select(ApiToken, Project).join(Project).where(ApiToken.prefix == prefix).first()
+    token = _token_by_prefix(prefix)
     if token is None or not hmac.compare_digest(token.secret_hash, _hash(secret)):
         raise Unauthorized("Unknown token")
     if token.revoked_at is not None:
         raise Unauthorized("This token has been revoked")
     return token
+
+
+_TOKEN_COLUMNS = ("id", "prefix", "secret_hash", "name", "scopes", "created_at", "revoked_at")
+_PROJECT_COLUMNS = ("id", "key", "name", "created_at")
+
+
+@cache
+def _token_sql(param: str) -> str:
+    picks = [f't."{c}"' for c in _TOKEN_COLUMNS] + [f'p."{c}"' for c in _PROJECT_COLUMNS]
+    return (
+        f'SELECT {", ".join(picks)} FROM "{ApiToken._meta.table_name}" t '
+        f'JOIN "{Project._meta.table_name}" p ON p."id" = t."project_id" WHERE t."prefix" = {param}'
+    )
+
+
+def _token_by_prefix(prefix: str) -> ApiToken | None:
+    """The token with ``prefix`` and its project, in one statement written once (every request asks)."""
+    row = database.execute_sql(_token_sql(database.param), (prefix,)).fetchone()
+    if row is None:
+        return None
+    split = len(_TOKEN_COLUMNS)
+    project = Project.from_row(_PROJECT_COLUMNS, row[split:])
+    return ApiToken.from_row(_TOKEN_COLUMNS, row[:split], project=project)
 
 
 def require_scope(token: ApiToken, scope: str) -> None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
+from collector.models import Run
 from tests.conftest import Api
 
 
@@ -218,6 +221,17 @@ def test_posting_results_starts_a_pending_run(api: Api, run_id: str) -> None:
     assert api.get(f"/runs/{run_id}").json["data"]["status"] == "PENDING"
     post(api, run_id, {"test_case_code": "TC-001", "status": "PASSED"})
     assert api.get(f"/runs/{run_id}").json["data"]["status"] == "IN_PROGRESS"
+
+
+def test_posting_results_moves_the_runs_updated_at_and_keeps_a_started_run_as_it_is(
+    api: Api, run_id: str
+) -> None:
+    Run.update(status="IN_PROGRESS", updated_at=dt.datetime(2020, 1, 1)).where(Run.id == run_id).execute()
+    post(api, run_id, {"test_case_code": "TC-001", "status": "PASSED"})
+    run = api.get(f"/runs/{run_id}").json["data"]
+    assert run["status"] == "IN_PROGRESS"
+    updated = dt.datetime.fromisoformat(run["updated_at"].replace("Z", "+00:00"))
+    assert dt.datetime.now(dt.UTC) - updated < dt.timedelta(minutes=1)
 
 
 def test_listing_filters_by_status(api: Api, run_id: str) -> None:
