@@ -183,9 +183,7 @@ def browser_context_args(browser_context_args):
 
 
 def test_pytest_playwrights_page_and_its_files_reach_the_result(qahub_run: QAHubRun) -> None:
-    pytest.importorskip(
-        "pytest_playwright", reason="pytest-playwright is not installed (not in the test extra)"
-    )
+    pytest.importorskip("pytest_playwright", reason="pytest-playwright is in the 'test' extra")
     make_cases(qahub_run.server, "BR-PW-FAIL", "BR-PW-PASS")
     qahub_run.pytester.makeconftest(PYTEST_PLAYWRIGHT_CONFTEST)
     qahub_run.pytester.makepyfile(test_pytest_playwright_checkout=PLAYWRIGHT_SUITE)
