@@ -45,8 +45,11 @@ def pytest_configure(config: pytest.Config) -> None:
     screenshots = Screenshots(store, settings.screenshots == "failed")
     capture = Capture(config, settings, screenshots)
     config.pluginmanager.register(capture, "qahub-capture")
-    if worker:
-        return  # workers only capture; the controller sends
+    if worker:  # workers capture (and name unknown codes); the controller sends
+        from .xdist_worker import UnknownCodesWarning
+
+        config.pluginmanager.register(UnknownCodesWarning(config, capture), "qahub-unknown-codes")
+        return
     from .reporter import Reporter, XdistHooks
 
     reporter = Reporter(config, settings, capture, store.directory)

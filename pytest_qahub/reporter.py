@@ -23,7 +23,8 @@ from .journal import Journal, default_directory, load
 from .settings import Settings
 from .status import PASSED, aggregate, api_result
 from .summary import Summary, write_summary
-from .warning import QAHubWarning
+from .warning import issue_warning, unknown_codes_message
+from .xdist_worker import KNOWN_CODES_INPUT, WARNED_OUTPUT
 
 FEED_NAME = "qahub-report-feed"
 
@@ -144,15 +145,13 @@ class Reporter:
             self.courier = None
 
     def _warn(self, message: str) -> None:
-        try:
-            self.config.issue_config_time_warning(QAHubWarning(message), stacklevel=2)
-        except QAHubWarning:
+        if not issue_warning(self.config, message):
             # Warnings are errors here (-W error): say it in the summary instead.
             self.summary.notes.append(message)
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
-        """Choose how results arrive; name the unknown codes before the tests run (xdist: at the end)."""
+        """Choose how results arrive; name the unknown codes before the tests run (xdist: a worker does)."""
         if not self.config.pluginmanager.has_plugin("dsession"):
             if _reruns_possible(self.config, session.items):
                 self._feed_from_reports()
@@ -161,16 +160,17 @@ class Reporter:
         self._await_ready()
         self._warn_unknown(self.capture.codes_to_check)
 
+    def warned_about(self, codes: list[str]) -> None:
+        """An xdist worker named these unknown codes in its warning before the tests ran."""
+        self._warned_unknown.update(codes)
+
     def _warn_unknown(self, codes: set[str]) -> None:
         if self.known_codes is None:
             return
         new = sorted(codes - self.known_codes - self._warned_unknown)
         if new:
             self._warned_unknown.update(new)
-            self._warn(
-                f"QAHub: {len(new)} test case code(s) do not exist in the project; their "
-                f"results will not be sent: {', '.join(new)}"
-            )
+            self._warn(unknown_codes_message(new))
 
     def started(self, nodeid: str, skeleton: dict[str, Any]) -> None:
         """An item began (its reports travel): kept until it ends, in case it never does."""
@@ -422,9 +422,17 @@ class XdistHooks:
         self._reporter = reporter
 
     def pytest_configure_node(self, node: Any) -> None:
-        """Give each worker this session's pending-attachments folder."""
+        """Give each worker this session's pending-attachments folder and the project's codes."""
         if self._reporter.pending is not None:
             node.workerinput[SESSION_INPUT] = self._reporter.pending.name
+        if self._reporter.known_codes is not None:
+            node.workerinput[KNOWN_CODES_INPUT] = sorted(self._reporter.known_codes)
+
+    def pytest_testnodedown(self, node: Any, error: object) -> None:
+        """A worker ended: the unknown codes it named need no second warning."""
+        warned = getattr(node, "workeroutput", {}).get(WARNED_OUTPUT)
+        if isinstance(warned, list):
+            self._reporter.warned_about(warned)
 
     def pytest_handlecrashitem(self, crashitem: str, report: pytest.TestReport, sched: Any) -> None:
         """A worker died running crashitem: its result is UNKNOWN."""

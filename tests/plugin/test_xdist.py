@@ -121,27 +121,60 @@ def test_reruns_count_the_final_attempt_with_and_without_workers(qahub_run: QAHu
     assert (row["status"], row["comment"]) == ("PASSED", "passed on attempt 2 of 4")
 
 
-def test_unknown_codes_are_named_at_the_end_under_xdist(qahub_run: QAHubRun) -> None:
+XD_MAPPED = """
+import pytest
+
+@pytest.mark.qahub("XD-KNOWN")
+def test_known():
+    pass
+
+@pytest.mark.qahub("XD-MISSING-CODE")
+def test_missing():
+    pass
+"""
+XD_WARNING = "*QAHubWarning: QAHub: 1 test case code(s) do not exist*: XD-MISSING-CODE"
+
+
+def test_unknown_codes_are_named_once_under_xdist(qahub_run: QAHubRun) -> None:
     make_cases(qahub_run.server, "XD-KNOWN")
-    qahub_run.pytester.makepyfile(
+    qahub_run.pytester.makepyfile(XD_MAPPED)
+    result = qahub_run.pytest("-n", "2", "-W", "default")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines([XD_WARNING, "*unknown test case codes (not sent): XD-MISSING-CODE"])
+    assert result.stdout.str().count("do not exist in the project") == 1
+    assert qahub_run.statuses() == {"XD-KNOWN": "PASSED"}
+
+
+def test_under_xdist_unknown_codes_are_named_before_any_result_arrives(qahub_run: QAHubRun) -> None:
+    make_cases(qahub_run.server, "XD-KNOWN")
+    qahub_run.pytester.makepyfile(XD_MAPPED)
+    # On the controller: how many reports had arrived when our warning was recorded.
+    qahub_run.pytester.makeconftest(
         """
-        import pytest
+        import json
+        from pathlib import Path
 
-        @pytest.mark.qahub("XD-KNOWN")
-        def test_known():
-            pass
+        reports = []
 
-        @pytest.mark.qahub("XD-MISSING-CODE")
-        def test_missing():
-            pass
+        def pytest_runtest_logreport(report):
+            reports.append(report.nodeid)
+
+        def pytest_warning_recorded(warning_message, when, nodeid, location):
+            if "do not exist in the project" in str(warning_message.message):
+                Path("warned-after").write_text(json.dumps(len(reports)))
         """
     )
     result = qahub_run.pytest("-n", "2", "-W", "default")
     result.assert_outcomes(passed=2)
-    result.stdout.fnmatch_lines(
-        [
-            "*QAHubWarning: QAHub: 1 test case code(s) do not exist*: XD-MISSING-CODE",
-            "*unknown test case codes (not sent): XD-MISSING-CODE",
-        ]
-    )
+    assert (qahub_run.pytester.path / "warned-after").read_text() == "0"
+
+
+def test_under_xdist_with_warnings_as_errors_the_summary_names_unknown_codes(qahub_run: QAHubRun) -> None:
+    # The worker cannot warn (-W error): the controller says it at the end, in the summary.
+    make_cases(qahub_run.server, "XD-KNOWN")
+    qahub_run.pytester.makepyfile(XD_MAPPED)
+    result = qahub_run.pytest("-n", "2", "-W", "error::pytest_qahub.warning.QAHubWarning")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*QAHub: 1 test case code(s) do not exist*: XD-MISSING-CODE"])
+    assert "QAHubWarning" not in result.stdout.str()
     assert qahub_run.statuses() == {"XD-KNOWN": "PASSED"}

@@ -1,0 +1,40 @@
+"""What an xdist worker does besides capturing: name the codes the project lacks, before its tests.
+
+The controller collects nothing, so it cannot name them itself until results arrive. It
+hands the project's codes to each worker (``workerinput``); the first worker, which collects
+what every worker collects, gives the warning and says so in its ``workeroutput``, so the
+controller does not give it again at the end.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from .capture import Capture
+from .warning import issue_warning, unknown_codes_message
+
+#: workerinput key: the project's test case codes (absent when the controller does not know them).
+KNOWN_CODES_INPUT = "qahub_known_codes"
+#: workeroutput key: the codes this worker named in its warning.
+WARNED_OUTPUT = "qahub_warned_unknown"
+#: The worker that warns (xdist names its workers gw0, gw1, ...).
+WARNING_WORKER = "gw0"
+
+
+class UnknownCodesWarning:
+    """Registered on xdist workers: after collection, warn about the codes the project lacks."""
+
+    def __init__(self, config: pytest.Config, capture: Capture) -> None:
+        self._config = config
+        self._capture = capture
+
+    @pytest.hookimpl(trylast=True)  # after the capture has mapped the items
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """Warn once, from the first worker, while the tests have not started."""
+        workerinput = self._config.workerinput  # type: ignore[attr-defined]
+        known = workerinput.get(KNOWN_CODES_INPUT)
+        if known is None or workerinput.get("workerid") != WARNING_WORKER:
+            return
+        unknown = sorted(self._capture.codes_to_check - set(known))
+        if unknown and issue_warning(self._config, unknown_codes_message(unknown)):
+            self._config.workeroutput[WARNED_OUTPUT] = unknown  # type: ignore[attr-defined]
