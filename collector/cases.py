@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import peewee
 
-from collector.db import write_transaction
+from collector.db import database, write_transaction
 from collector.errors import Conflict, NotFound, shorten
-from collector.models import Project, TestCase, iso, utcnow
+from collector.models import Project, TestCase, iso, iso_text, utcnow
 
 
 def case_dict(case: TestCase) -> dict:
@@ -57,11 +57,24 @@ def update_case(case: TestCase, code: str | None = None, title: str | None = Non
     return case
 
 
-def list_cases(project: Project, limit: int | None, offset: int) -> tuple[list[TestCase], int]:
-    """Return a page of the project's cases ordered by code (all with ``limit=None``) and the total."""
+def case_page(project: Project, limit: int | None, offset: int) -> tuple[list[dict], int]:
+    """Return a page of the project's cases for the API, ordered by code, and their total.
+
+    ``limit=None`` returns them all. The rows are read raw and serialised as `case_dict` does:
+    a delivery process lists every case of the project as the tests start, and peewee's model
+    objects cost most of that.
+    """
     query = TestCase.select().where(TestCase.project == project)
     total = query.count()
-    return list(query.order_by(TestCase.code).limit(limit).offset(offset)), total
+    columns = (TestCase.id, TestCase.code, TestCase.title, TestCase.created_at, TestCase.updated_at)
+    page = query.select(*columns).order_by(TestCase.code).limit(limit).offset(offset)
+    sql, params = page.sql()
+    rows = database.execute_sql(sql, params).fetchall()
+    found = [
+        dict(id=id_, code=code, title=title, created_at=iso_text(created), updated_at=iso_text(updated))
+        for id_, code, title, created, updated in rows
+    ]
+    return found, total
 
 
 def case_codes(project: Project) -> set[str]:

@@ -84,8 +84,7 @@ class EmbeddedCollector:
     def list_cases(self) -> list[dict]:
         """Every test case of the project."""
         with self._session():
-            found, _ = cases.list_cases(self.project, limit=None, offset=0)
-            return [cases.case_dict(c) for c in found]
+            return cases.case_page(self.project, limit=None, offset=0)[0]
 
     def case_codes(self) -> set[str]:
         """The code of every test case of the project."""

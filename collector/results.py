@@ -18,7 +18,7 @@ import peewee
 from collector.db import database, is_sqlite, write_transaction
 from collector.errors import Conflict
 from collector.ids import new_ids
-from collector.models import Project, Result, Run, TestCase, utcnow
+from collector.models import Project, Result, Run, TestCase, iso_text, utcnow
 from collector.runs import mark_written, run_status
 from collector.schemas import ResultIn, validate_items
 
@@ -195,17 +195,6 @@ _LIST_COLUMNS = ("id", "test_case_id", "test_case_code", *FIELDS, "created_at", 
 _TIME_COLUMNS = frozenset({"executed_at", "created_at", "updated_at"})
 
 
-def _iso_text(value: object) -> str | None:
-    """Format a timestamp read raw from either database as ISO 8601 UTC with milliseconds."""
-    if value is None:
-        return None
-    if isinstance(value, dt.datetime):
-        return value.isoformat(timespec="milliseconds") + "Z"
-    text = str(value).replace(" ", "T", 1)
-    head, _, frac = text.partition(".")
-    return f"{head}.{(frac + '000')[:3]}Z"
-
-
 def iter_results(run: Run, status: str | None = None) -> Iterator[dict]:
     """Yield a run's results page by page (keyset on id), so memory stays flat on huge runs."""
     param = database.param
@@ -224,7 +213,7 @@ def iter_results(run: Run, status: str | None = None) -> Iterator[dict]:
         for row in rows:
             record = dict(zip(_LIST_COLUMNS, row, strict=True))
             for name in _TIME_COLUMNS:
-                record[name] = _iso_text(record[name])
+                record[name] = iso_text(record[name])
             yield record
         if len(rows) < _LIST_PAGE:
             return

@@ -16,8 +16,8 @@ class CaseCollection:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         limit, offset = page_params(req)
-        page, total = cases.list_cases(req.context.project, limit, offset)
-        send_page(resp, [cases.case_dict(c) for c in page], total, limit, offset)
+        page, total = cases.case_page(req.context.project, limit, offset)
+        send_page(resp, page, total, limit, offset)
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = parse_model(CaseIn, req, self.settings.max_body_bytes)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
+from collector.models import TestCase
 from tests.conftest import Api
 
 
@@ -65,6 +68,18 @@ def test_cases_are_paginated_by_code_up_to_500(api: Api) -> None:
     assert api.get("/cases", params={"limit": 0}).status_code == 400
     assert api.get("/cases", params={"offset": -1}).status_code == 400
     assert api.get("/cases", params={"limit": "ten"}).status_code == 400
+
+
+def test_the_listing_shows_each_case_as_reading_it_does(api: Api) -> None:
+    api.case("TC-001", "Login")
+    api.case("TC-002", "Logout")
+    api.patch("/cases/TC-002", json={"title": "Log out"})
+    # A whole second: SQLite then stores the time without a fraction.
+    TestCase.update(created_at=dt.datetime(2026, 1, 2, 3, 4, 5)).where(TestCase.code == "TC-001").execute()
+    listed = api.get("/cases").json["data"]
+    assert listed == [api.get(f"/cases/{code}").json["data"] for code in ("TC-001", "TC-002")]
+    assert listed[0]["created_at"] == "2026-01-02T03:04:05.000Z"
+    assert listed[1]["title"] == "Log out"
 
 
 def test_unknown_paths_and_methods_use_the_error_shape(api: Api) -> None:
