@@ -19,7 +19,8 @@ plugins installed here do not dilute the ratios.
 After each run of ours the results are counted where they landed (the server's listing, the
 embedded database). The generated conftest records when the session started, when collection
 ended, when the first test began, when the last one ended (with the main thread's CPU time
-over the tests) and when every plugin's ``pytest_sessionfinish`` had returned (ours flushes
+over the tests, and how long it waited for a CPU while ready to run, from Linux's
+``/proc/thread-self/schedstat``) and when every plugin's ``pytest_sessionfinish`` had returned (ours flushes
 there: "sessionfinish" is the final flush, without pytest's own report of the failures that
 follows it); the time from the last test's end to the subprocess's exit is the session's end.
 """
@@ -57,6 +58,15 @@ _marks = {{}}
 _last = None
 
 
+def _run_queue_wait():
+    """Seconds this thread has waited for a CPU while ready to run (Linux's schedstat)."""
+    try:
+        with open("/proc/thread-self/schedstat") as stat:
+            return int(stat.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def pytest_sessionstart(session):
     _marks["sessionstart"] = time.time()
 
@@ -69,12 +79,14 @@ def pytest_collection_finish(session):
     _last = session.items[-1].nodeid if session.items else None
     _marks["first_test"] = time.time()
     _marks["first_test_cpu"] = time.thread_time()
+    _marks["first_test_wait"] = _run_queue_wait()
 
 
 def pytest_runtest_logfinish(nodeid, location):
     if nodeid == _last:
         _marks["last_test_end"] = time.time()
         _marks["last_test_cpu"] = time.thread_time()
+        _marks["last_test_wait"] = _run_queue_wait()
 
 
 @pytest.hookimpl(wrapper=True)
@@ -124,9 +136,10 @@ class Outcome:
     wall: float
     tail: float  # from the last test's end to the process's exit
     cpu: float  # the pytest process's user + system time
-    #: start-up, collection, before the first test, the tests, their main-thread CPU, and from
-    #: the last test's end to the end of pytest_sessionfinish (ours: the final flush), in seconds
-    phases: tuple[float, float, float, float, float, float]
+    #: start-up, collection, before the first test, the tests, their main-thread CPU, the main
+    #: thread's wait for a CPU during them, and from the last test's end to the end of
+    #: pytest_sessionfinish (ours: the final flush), in seconds
+    phases: tuple[float, float, float, float, float, float, float]
 
 
 class Bench:
@@ -206,6 +219,7 @@ class Bench:
             marks["first_test"] - marks["collected"],
             marks["last_test_end"] - marks["first_test"],
             marks["last_test_cpu"] - marks["first_test_cpu"],
+            marks["last_test_wait"] - marks["first_test_wait"],
             marks["sessionfinish_end"] - marks["last_test_end"],
         )
         return Outcome(end - start, end - marks["last_test_end"], usage.ru_utime + usage.ru_stime, phases)
@@ -267,7 +281,15 @@ def report(project: str, tests: int, outcomes: dict[str, list[Outcome]]) -> None
     print_phases(outcomes)
 
 
-PHASES = ("start-up", "collection", "before 1st test", "tests", "tests: main thread CPU", "sessionfinish")
+PHASES = (
+    "start-up",
+    "collection",
+    "before 1st test",
+    "tests",
+    "tests: main thread CPU",
+    "tests: waiting for a CPU",
+    "sessionfinish",
+)
 
 
 def print_phases(outcomes: dict[str, list[Outcome]]) -> None:
