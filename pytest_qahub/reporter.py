@@ -23,8 +23,8 @@ from .journal import Journal, default_directory, load
 from .settings import Settings
 from .status import PASSED, aggregate, api_result
 from .summary import Summary, write_summary
-from .warning import issue_warning, unknown_codes_message
-from .xdist_worker import KNOWN_CODES_INPUT, WARNED_OUTPUT
+from .warning import QAHubWarning, issue_warning, unknown_codes_message
+from .xdist_worker import KNOWN_CODES_INPUT, UNKNOWN_OUTPUT
 
 FEED_NAME = "qahub-report-feed"
 
@@ -55,6 +55,7 @@ class Reporter:
         self._started: dict[str, dict[str, Any]] = {}
         self._unknown: Counter[str] = Counter()
         self._warned_unknown: set[str] = set()
+        self._found_unknown: set[str] = set()  # by xdist workers
         self._journaled = 0
         self._journal_closed = False
 
@@ -163,6 +164,10 @@ class Reporter:
     def warned_about(self, codes: list[str]) -> None:
         """An xdist worker named these unknown codes in its warning before the tests ran."""
         self._warned_unknown.update(codes)
+
+    def found_unknown(self, codes: list[str]) -> None:
+        """An xdist worker found these codes unknown: name them at the end if nobody has."""
+        self._found_unknown.update(codes)
 
     def _warn_unknown(self, codes: set[str]) -> None:
         if self.known_codes is None:
@@ -278,7 +283,7 @@ class Reporter:
         self._started.clear()
         for code in list(self._groups):
             self._finish(code)
-        self._warn_unknown(set(self._unknown))
+        self._warn_unknown(set(self._unknown) | self._found_unknown)
         self.summary.unknown_codes = sorted(self._unknown)
         self._settle()
         self._close_journal()  # before the summary, which says if it could not be
@@ -428,11 +433,17 @@ class XdistHooks:
         if self._reporter.known_codes is not None:
             node.workerinput[KNOWN_CODES_INPUT] = sorted(self._reporter.known_codes)
 
+    def pytest_warning_recorded(self, warning_message: Any) -> None:
+        """A worker's unknown-codes warning arrived: it needs no second one."""
+        message = warning_message.message
+        if isinstance(message, QAHubWarning) and message.codes:
+            self._reporter.warned_about(message.codes)
+
     def pytest_testnodedown(self, node: Any, error: object) -> None:
-        """A worker ended: the unknown codes it named need no second warning."""
-        warned = getattr(node, "workeroutput", {}).get(WARNED_OUTPUT)
-        if isinstance(warned, list):
-            self._reporter.warned_about(warned)
+        """A worker ended: the unknown codes it found are named at the end if it could not warn."""
+        unknown = getattr(node, "workeroutput", None) or {}
+        if isinstance(unknown.get(UNKNOWN_OUTPUT), list):
+            self._reporter.found_unknown(unknown[UNKNOWN_OUTPUT])
 
     def pytest_handlecrashitem(self, crashitem: str, report: pytest.TestReport, sched: Any) -> None:
         """A worker died running crashitem: its result is UNKNOWN."""

@@ -6,7 +6,20 @@ import pytest
 
 
 class QAHubWarning(pytest.PytestWarning):
-    """A problem reporting to QAHub that does not stop the tests."""
+    """A problem reporting to QAHub that does not stop the tests.
+
+    The unknown-codes warning carries its codes as a second argument: pytest-xdist rebuilds a
+    worker's warning on the controller from its arguments, so the controller learns which
+    codes were named.
+    """
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+    @property
+    def codes(self) -> list[str]:
+        """The test case codes an unknown-codes warning names (none for the others)."""
+        return list(self.args[1]) if len(self.args) > 1 else []
 
 
 def unknown_codes_message(codes: Sequence[str]) -> str:
@@ -17,10 +30,11 @@ def unknown_codes_message(codes: Sequence[str]) -> str:
     )
 
 
-def issue_warning(config: pytest.Config, message: str) -> bool:
+def issue_warning(config: pytest.Config, message: str, codes: Sequence[str] = ()) -> bool:
     """Give a `QAHubWarning` outside any test; False, giving nothing, where warnings are errors."""
+    warning = QAHubWarning(message, list(codes)) if codes else QAHubWarning(message)
     try:
-        config.issue_config_time_warning(QAHubWarning(message), stacklevel=3)
+        config.issue_config_time_warning(warning, stacklevel=3)
     except QAHubWarning:
         return False
     return True

@@ -2,8 +2,10 @@
 
 The controller collects nothing, so it cannot name them itself until results arrive. It
 hands the project's codes to each worker (``workerinput``); the first worker, which collects
-what every worker collects, gives the warning and says so in its ``workeroutput``, so the
-controller does not give it again at the end.
+what every worker collects, gives the warning. xdist forwards it to the controller, which
+then knows not to give it again. The worker also leaves the codes in its ``workeroutput``,
+for the controller to name at the end where the warning could not be given (warnings are
+errors) — even the codes of tests that never report.
 """
 
 from __future__ import annotations
@@ -15,9 +17,9 @@ from .warning import issue_warning, unknown_codes_message
 
 #: workerinput key: the project's test case codes (absent when the controller does not know them).
 KNOWN_CODES_INPUT = "qahub_known_codes"
-#: workeroutput key: the codes this worker named in its warning.
-WARNED_OUTPUT = "qahub_warned_unknown"
-#: The worker that warns (xdist names its workers gw0, gw1, ...).
+#: workeroutput key: the codes the session uses that the project lacks.
+UNKNOWN_OUTPUT = "qahub_unknown_codes"
+#: The worker that warns (xdist names its workers gw0, gw1, ...; a restarted one gets a new name).
 WARNING_WORKER = "gw0"
 
 
@@ -36,5 +38,6 @@ class UnknownCodesWarning:
         if known is None or workerinput.get("workerid") != WARNING_WORKER:
             return
         unknown = sorted(self._capture.codes_to_check - set(known))
-        if unknown and issue_warning(self._config, unknown_codes_message(unknown)):
-            self._config.workeroutput[WARNED_OUTPUT] = unknown  # type: ignore[attr-defined]
+        if unknown:
+            self._config.workeroutput[UNKNOWN_OUTPUT] = unknown  # type: ignore[attr-defined]
+            issue_warning(self._config, unknown_codes_message(unknown), unknown)

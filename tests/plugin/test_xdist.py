@@ -169,6 +169,53 @@ def test_under_xdist_unknown_codes_are_named_before_any_result_arrives(qahub_run
     assert (qahub_run.pytester.path / "warned-after").read_text() == "0"
 
 
+def test_under_xdist_a_worker_that_warned_and_crashed_leaves_one_warning(qahub_run: QAHubRun) -> None:
+    # gw0 warns after its collection, then dies in the test of the unknown code: that test's
+    # UNKNOWN result names the code again at the end, and must not bring a second warning.
+    make_cases(qahub_run.server, "XD-KNOWN")
+    qahub_run.pytester.makepyfile(
+        """
+        import os
+
+        import pytest
+
+        @pytest.mark.qahub("XD-KNOWN")
+        def test_known():
+            pass
+
+        @pytest.mark.qahub("XD-MISSING-CODE")
+        def test_missing():
+            if os.environ.get("PYTEST_XDIST_WORKER") == "gw0":
+                os._exit(1)
+        """
+    )
+    result = qahub_run.pytest("-n", "1", "-W", "default")
+    result.stdout.fnmatch_lines([XD_WARNING])
+    assert result.stdout.str().count("do not exist in the project") == 1
+
+
+def test_under_xdist_with_warnings_as_errors_unknown_codes_of_tests_never_run_are_named(
+    qahub_run: QAHubRun,
+) -> None:
+    make_cases(qahub_run.server, "XD-KNOWN")
+    qahub_run.pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.qahub("XD-KNOWN")
+        def test_a_fails():
+            assert False
+
+        @pytest.mark.qahub("XD-MISSING-LATER")
+        def test_b_never_runs():
+            pass
+        """
+    )
+    result = qahub_run.pytest("-n", "1", "-x", "-W", "error::pytest_qahub.warning.QAHubWarning")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*QAHub: 1 test case code(s) do not exist*: XD-MISSING-LATER"])
+
+
 def test_under_xdist_with_warnings_as_errors_the_summary_names_unknown_codes(qahub_run: QAHubRun) -> None:
     # The worker cannot warn (-W error): the controller says it at the end, in the summary.
     make_cases(qahub_run.server, "XD-KNOWN")
