@@ -50,8 +50,8 @@ class BaseModel(peewee.Model):
         """
         fields = cls._meta.fields
         data = {name: fields[name].python_value(value) for name, value in zip(columns, values, strict=True)}
-        instance = cls(**data, **related)
-        instance._dirty.clear()  # as read from the database: nothing to save
+        instance = cls(__no_default__=1, **data, **related)  # as peewee builds what it reads: no defaults
+        instance._dirty.clear()  # nothing to save
         return instance
 
 
