@@ -24,7 +24,7 @@ from .settings import Settings
 from .status import PASSED, aggregate, api_result
 from .summary import Summary, write_summary
 from .warning import QAHubWarning, issue_warning, unknown_codes_message
-from .xdist_worker import KNOWN_CODES_INPUT, UNKNOWN_OUTPUT
+from .xdist_worker import KNOWN_CODES_INPUT, UNKNOWN_OUTPUT, WARNING_WORKER
 
 FEED_NAME = "qahub-report-feed"
 
@@ -427,11 +427,12 @@ class XdistHooks:
         self._reporter = reporter
 
     def pytest_configure_node(self, node: Any) -> None:
-        """Give each worker this session's pending-attachments folder and the project's codes."""
+        """Give each worker this session's pending-attachments folder; the first, the project's codes."""
         if self._reporter.pending is not None:
             node.workerinput[SESSION_INPUT] = self._reporter.pending.name
-        if self._reporter.known_codes is not None:
-            node.workerinput[KNOWN_CODES_INPUT] = sorted(self._reporter.known_codes)
+        known = self._reporter.known_codes
+        if known is not None and node.workerinput.get("workerid") == WARNING_WORKER:  # the one that warns
+            node.workerinput[KNOWN_CODES_INPUT] = sorted(known)
 
     def pytest_warning_recorded(self, warning_message: Any) -> None:
         """A worker's unknown-codes warning arrived: it needs no second one."""

@@ -1,8 +1,8 @@
 """What an xdist worker does besides capturing: name the codes the project lacks, before its tests.
 
 The controller collects nothing, so it cannot name them itself until results arrive. It
-hands the project's codes to each worker (``workerinput``); the first worker, which collects
-what every worker collects, gives the warning. xdist forwards it to the controller, which
+hands the project's codes to the first worker (``workerinput``), which collects what every
+worker collects and gives the warning. xdist forwards it to the controller, which
 then knows not to give it again. The worker also leaves the codes in its ``workeroutput``,
 for the controller to name at the end where the warning could not be given (warnings are
 errors) — even the codes of tests that never report.
@@ -34,8 +34,8 @@ class UnknownCodesWarning:
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         """Warn once, from the first worker, while the tests have not started."""
         workerinput = self._config.workerinput  # type: ignore[attr-defined]
-        known = workerinput.get(KNOWN_CODES_INPUT)
-        if known is None or workerinput.get("workerid") != WARNING_WORKER:
+        known = workerinput.get(KNOWN_CODES_INPUT)  # given to the first worker only
+        if known is None:
             return
         unknown = sorted(self._capture.codes_to_check - set(known))
         if unknown:
