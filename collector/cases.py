@@ -57,12 +57,11 @@ def update_case(case: TestCase, code: str | None = None, title: str | None = Non
     return case
 
 
-def case_page(project: Project, limit: int | None, offset: int) -> tuple[list[dict], int]:
+def case_page(project: Project, limit: int, offset: int) -> tuple[list[dict], int]:
     """Return a page of the project's cases for the API, ordered by code, and their total.
 
-    ``limit=None`` returns them all. The rows are read raw and serialised as `case_dict` does:
-    a delivery process lists every case of the project as the tests start, and peewee's model
-    objects cost most of that.
+    The rows are read raw and serialised as `case_dict` does: a delivery process lists every
+    case of the project as the tests start, and peewee's model objects cost most of that.
     """
     query = TestCase.select().where(TestCase.project == project)
     total = query.count()

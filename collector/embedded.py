@@ -81,11 +81,6 @@ class EmbeddedCollector:
             "token": None,
         }
 
-    def list_cases(self) -> list[dict]:
-        """Every test case of the project."""
-        with self._session():
-            return cases.case_page(self.project, limit=None, offset=0)[0]
-
     def case_codes(self) -> set[str]:
         """The code of every test case of the project."""
         with self._session():

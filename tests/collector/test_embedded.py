@@ -42,8 +42,7 @@ def test_results_upsert_like_the_http_api(embedded: EmbeddedCollector) -> None:
     assert status == 207
     assert [a["test_case_code"] for a in accepted] == ["TC-1"]
     assert errors[0]["index"] == 1
-    assert [c["code"] for c in embedded.list_cases()] == ["TC-1"]
-    assert embedded.case_codes() == {"TC-1"}
+    assert embedded.case_codes() == {"TC-1"}  # the rejected TC-2 created no case
     with pytest.raises(PayloadTooLarge):
         embedded.post_results("local-1", [{"test_case_code": "TC-1", "status": "PASSED"}] * 1001)
     with pytest.raises(NotFound):
