@@ -21,6 +21,7 @@ from pytest_qahub.errors import (
     QAHubError,
     ServerError,
 )
+from tests.support.faults import closed_port_url
 
 
 class ScriptedServer:
@@ -160,3 +161,26 @@ def test_a_closed_port_is_a_connection_failure_naming_the_cause() -> None:
     transport = HttpTransport(f"http://127.0.0.1:{port}", None, retries=1, backoff=0.01)
     with pytest.raises(ConnectionFailed, match="Connection refused"):
         transport.me()
+
+
+def test_it_goes_through_the_proxy_the_environment_names(
+    server: ScriptedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("NO_PROXY", "no_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", server.url)
+    server.add(200, {"data": {"id": "R"}})
+    assert HttpTransport("http://qahub.invalid", "t").get_run("R") == {"id": "R"}
+    assert server.seen[0][1] == "http://qahub.invalid/api/v1/runs/R"  # a proxy's request line
+
+
+def test_a_host_in_no_proxy_is_reached_directly(
+    server: ScriptedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("no_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", closed_port_url())
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    server.add(200, {"data": {"id": "R"}})
+    assert HttpTransport(server.url, "t").get_run("R") == {"id": "R"}
+    assert server.seen[0][1] == "/api/v1/runs/R"
