@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import random
 import statistics
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -12,12 +13,32 @@ T = TypeVar("T")
 
 
 def alternate(variants: Sequence[str], repeats: int, run: Callable[[str], T]) -> dict[str, list[T]]:
-    """Run every variant once per round (A B C A B C …) so load on the machine hits all alike."""
+    """Run every variant once per round, so load on the machine hits all alike.
+
+    The order within a round is shuffled (seeded: the same every time), so that no variant
+    always follows the same one and inherits what it left behind (dirty pages being written
+    back, a busy server). Each variant's list holds its runs in round order.
+    """
     results: dict[str, list[T]] = {name: [] for name in variants}
+    order = list(variants)
+    shuffler = random.Random(0)
     for _ in range(repeats):
-        for name in variants:
+        for name in order:
             results[name].append(run(name))
+        shuffler.shuffle(order)
     return results
+
+
+def paired_ratios(runs: Sequence[float], baseline: Sequence[float]) -> tuple[float, float, float]:
+    """Each round's run over the same round's baseline: the median and the quartiles.
+
+    Load on a shared machine drifts over minutes; a ratio within one round cancels most of it.
+    """
+    ratios = [run / base for run, base in zip(runs, baseline, strict=True)]
+    if len(ratios) < 2:
+        return ratios[0], ratios[0], ratios[0]
+    low, _, high = statistics.quantiles(ratios, n=4)
+    return statistics.median(ratios), low, high
 
 
 def median(values: Sequence[float]) -> float:

@@ -5,7 +5,8 @@
 
 Generates a project of ``--tests`` tests marked ``@pytest.mark.qahub("B-00001")`` … in
 ``--files`` files (plus a copy where every tenth test fails), and runs it in subprocesses,
-alternating the variants round by round:
+each variant once per round (in a shuffled order), reporting the medians and each variant's
+median ratio to bare pytest's run of the same round:
 
 - ``bare``: pytest alone (``-p no:qahub``);
 - ``http``: ``--qahub-run`` reporting to a real local ``qahub serve`` (token in QAHUB_TOKEN);
@@ -40,7 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _measure import alternate, base_copy, median, table
+from _measure import alternate, base_copy, median, paired_ratios, table
 from _server import Server
 
 VARIANTS = ("bare", "http", "embedded", "allure")
@@ -243,7 +244,8 @@ class Bench:
 
 
 def report(project: str, tests: int, outcomes: dict[str, list[Outcome]]) -> None:
-    bare = median([o.wall for o in outcomes["bare"]])
+    bare_walls = [o.wall for o in outcomes["bare"]]
+    bare = median(bare_walls)
     bare_tail = median([o.tail for o in outcomes["bare"]])
     bare_cpu = median([o.cpu for o in outcomes["bare"]])
     rows = []
@@ -252,11 +254,13 @@ def report(project: str, tests: int, outcomes: dict[str, list[Outcome]]) -> None
         tail = median([o.tail for o in runs])
         cpu = median([o.cpu for o in runs])
         per_test = (wall - bare) / tests * 1e6
+        paired, low, high = paired_ratios([o.wall for o in runs], bare_walls)
         rows.append(
             (
                 variant,
                 f"{wall:.2f} s",
                 f"{wall / bare:.3f}x",
+                "-" if variant == "bare" else f"{paired:.3f}x ({low:.3f}-{high:.3f})",
                 "-" if variant == "bare" else f"{per_test:+.0f} us",
                 f"{cpu:.2f} s",
                 f"{cpu / bare_cpu:.3f}x",
@@ -270,6 +274,7 @@ def report(project: str, tests: int, outcomes: dict[str, list[Outcome]]) -> None
         "variant",
         "wall",
         "vs bare",
+        "same round (quartiles)",
         "per test",
         "cpu",
         "vs bare",
