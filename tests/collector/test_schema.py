@@ -29,8 +29,9 @@ def test_a_database_from_a_newer_collector_is_refused(sqlite_url: str) -> None:
         upgrade(db)
 
 
-def test_the_sqlite_database_runs_in_wal_mode(sqlite_url: str, tmp_path) -> None:
+def test_the_sqlite_database_runs_in_wal_mode_and_syncs_every_commit(sqlite_url: str, tmp_path) -> None:
     db = open_database(Settings(database_url=f"sqlite:///{tmp_path / 'deep' / 'dir' / 'q.db'}"))
     with db.connection_context():
         assert db.execute_sql("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert db.execute_sql("PRAGMA synchronous").fetchone()[0] == 2  # FULL
         assert db.execute_sql("PRAGMA busy_timeout").fetchone()[0] > 0
