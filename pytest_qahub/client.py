@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import orjson
@@ -87,10 +88,17 @@ class HttpTransport:
         A session that trusts the environment scans every variable on each request, a third of
         this client's CPU per batch. It would also read ``~/.netrc``, whose password would
         replace the token.
+
+        Raises:
+            ClientError: An HTTPS URL, and the CA bundle the environment names does not exist.
         """
         found = self._session.merge_environment_settings(self._api, {}, None, None, None)
+        verify = found["verify"]
+        if self._api.startswith("https:") and isinstance(verify, str) and not os.path.exists(verify):
+            message = f"the CA bundle {verify} (REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE) does not exist"
+            raise ClientError(400, "bad_request", message)
         self._session.proxies.update(found["proxies"])
-        self._session.verify = found["verify"]
+        self._session.verify = verify
         self._session.trust_env = False
 
     def _request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
@@ -105,6 +113,8 @@ class HttpTransport:
             raise ConnectionFailed(f"{method} {self._api}{path}: {_cause(ex)}") from ex
         except requests.RequestException as ex:
             raise QAHubError(f"{method} {self._api}{path}: {ex}") from ex
+        except OSError as ex:  # a local file requests needs (the CA bundle) went away: may come back
+            raise ConnectionFailed(f"{method} {self._api}{path}: {ex}") from ex
         if response.status_code >= 400:
             raise _error(response)
         return response

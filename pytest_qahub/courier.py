@@ -50,7 +50,8 @@ def preflight(job: Job) -> tuple[dict[str, Any], Transport | None]:
     try:
         transport = make_transport(job.url, job.token, Path(job.root))
     except ClientError as ex:
-        return {"event": "usage_error", "message": f"QAHub embedded collector: {ex.message}"}, None
+        where = f"QAHub at {job.url}" if job.url else "QAHub embedded collector"
+        return {"event": "usage_error", "message": f"{where}: {ex.message}"}, None
     url, run = transport.url, job.run
     try:
         transport.get_run(run)

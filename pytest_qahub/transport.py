@@ -69,7 +69,8 @@ def make_transport(url: str | None, token: str | None, root: Path) -> Transport:
     """Build the transport a session asks for: HTTP with a URL, else the embedded collector.
 
     Raises:
-        ClientError: The embedded collector cannot open its database.
+        ClientError: The embedded collector cannot open its database, or the CA bundle
+            the environment names for an HTTPS URL does not exist.
     """
     if url:
         return transport_for_url(url, token)

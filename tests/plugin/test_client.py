@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import orjson
 import pytest
@@ -184,3 +186,34 @@ def test_a_host_in_no_proxy_is_reached_directly(
     server.add(200, {"data": {"id": "R"}})
     assert HttpTransport(server.url, "t").get_run("R") == {"id": "R"}
     assert server.seen[0][1] == "/api/v1/runs/R"
+
+
+def test_a_missing_ca_bundle_for_an_https_url_is_a_client_error_naming_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    missing = tmp_path / "no-such-bundle.pem"
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(missing))
+    with pytest.raises(ClientError, match=f"the CA bundle {re.escape(str(missing))} .* does not exist"):
+        HttpTransport("https://qahub.invalid", "t")
+
+
+def test_a_missing_ca_bundle_does_not_matter_over_plain_http(
+    server: ScriptedServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "no-such-bundle.pem"))
+    server.add(200, {"data": {"id": "R"}})
+    assert HttpTransport(server.url, "t").get_run("R") == {"id": "R"}
+
+
+def test_a_ca_bundle_gone_after_the_start_is_a_connection_failure(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    bundle = tmp_path / "bundle.pem"
+    bundle.write_text("not read before it is gone\n")
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
+    transport = HttpTransport(closed_port_url().replace("http:", "https:"), "t", retries=0)
+    bundle.unlink()
+    with pytest.raises(ConnectionFailed, match="CA certificate bundle"):
+        transport.get_run("R")

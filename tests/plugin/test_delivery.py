@@ -165,6 +165,21 @@ def test_replay_needs_a_url_when_the_journal_has_none(tmp_path: Path) -> None:
     assert len(load(journal.path).pending) == 1
 
 
+def test_replay_names_a_missing_ca_bundle_and_keeps_the_results(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    journal = Journal.create(tmp_path, url="https://qahub.invalid", run_id="r")
+    journal.append_result({"test_case_code": "X", "status": "PASSED"})
+    journal.close()
+    missing = tmp_path / "no-such-bundle.pem"
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(missing))
+    out = io.StringIO()
+    assert replay([journal.path], None, "t", out) == 2
+    assert f"cannot open https://qahub.invalid: the CA bundle {missing} " in out.getvalue()
+    assert len(load(journal.path).pending) == 1
+
+
 def test_a_completed_run_refuses_results_without_breaking_the_session(qahub_run: QAHubRun) -> None:
     make_cases(qahub_run.server, "DONE-1")
     response = qahub_run.server.session.patch(

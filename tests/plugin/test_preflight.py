@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.plugin.conftest import QAHubRun, make_cases
@@ -52,6 +54,24 @@ def test_a_missing_token_is_a_usage_error_that_says_so(
     result = qahub_run.pytest()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["ERROR: QAHub at *: no token was given*"])
+
+
+def test_a_missing_ca_bundle_is_a_usage_error_naming_it(
+    qahub_run: QAHubRun, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "no-such-bundle.pem"))
+    qahub_run.pytester.makepyfile("def test_a(): pass")
+    result = qahub_run.pytest("--qahub-url=https://127.0.0.1:9")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            "ERROR: QAHub at https://127.0.0.1:9: the CA bundle *no-such-bundle.pem "
+            "(REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE) does not exist"
+        ]
+    )
+    result.stdout.no_fnmatch_line("*passed*")
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
 
 
 def test_unknown_codes_are_named_in_one_warning_and_not_sent(qahub_run: QAHubRun) -> None:
