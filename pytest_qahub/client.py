@@ -23,6 +23,7 @@ from .errors import (
     ResponseError,
     ServerError,
 )
+from .inputs import bearer_token, collector_url
 from .transport import Attachment, PostOutcome
 
 RETRY_STATUSES = (429, 500, 502, 503, 504)
@@ -69,7 +70,15 @@ class HttpTransport:
         retries: int = 3,
         backoff: float = 0.3,
     ) -> None:
-        self.url = url.rstrip("/").removesuffix("/api/v1")
+        try:
+            url = collector_url(url)
+        except ValueError as ex:
+            raise ClientError(400, "bad_request", f"invalid URL {url!r}: {ex}") from None
+        try:
+            token = bearer_token(token) if token else None
+        except ValueError as ex:
+            raise ClientError(400, "bad_request", f"invalid token: {ex}") from None
+        self.url = url.removesuffix("/api/v1")
         self._api = f"{self.url}/api/v1"
         self._timeout = (connect_timeout, read_timeout)
         self._session = requests.Session()

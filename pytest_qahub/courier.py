@@ -68,6 +68,8 @@ def preflight(job: Job) -> tuple[dict[str, Any], Transport | None]:
         return {"event": "offline", "url": url, "message": f"{url} cannot be reached: {ex}"}, None
     except ResponseError as ex:
         return {"event": "usage_error", "message": f"QAHub at {url} refused run {run!r}: {ex}"}, None
+    except QAHubError as ex:  # a request that could not even be made
+        return {"event": "usage_error", "message": f"QAHub at {url}: {ex}"}, None
     answer: dict[str, Any] = {"event": "ready", "url": url, "codes": None}
     try:
         answer["codes"] = sorted(transport.case_codes())

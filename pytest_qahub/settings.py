@@ -9,6 +9,8 @@ from typing import Any, TypeVar
 
 import pytest
 
+from .inputs import bearer_token, collector_url
+
 T = TypeVar("T")
 
 UNMAPPED_CHOICES = ("skip", "create")
@@ -45,13 +47,14 @@ class _Spec:
     dest: str
     env: str | None
     ini: str | None
+    secret: bool = False  # never shown in a message
 
 
 SPECS: dict[str, _Spec] = {
     "run": _Spec("--qahub-run", "qahub_run", "QAHUB_RUN", "qahub_run"),
     "url": _Spec("--qahub-url", "qahub_url", "QAHUB_URL", "qahub_url"),
     # Secrets stay out of files: no ini for the token.
-    "token": _Spec("--qahub-token", "qahub_token", "QAHUB_TOKEN", None),
+    "token": _Spec("--qahub-token", "qahub_token", "QAHUB_TOKEN", None, secret=True),
     "batch_size": _Spec("--qahub-batch-size", "qahub_batch_size", "QAHUB_BATCH_SIZE", "qahub_batch_size"),
     "unmapped": _Spec("--qahub-unmapped", "qahub_unmapped", "QAHUB_UNMAPPED", "qahub_unmapped"),
     "strict": _Spec("--qahub-strict", "qahub_strict", "QAHUB_STRICT", "qahub_strict"),
@@ -91,10 +94,12 @@ def _resolve(
     if found is None:
         return default
     value, where = found
+    spec = SPECS[name]
     try:
         return convert(value)
     except ValueError as ex:
-        raise pytest.UsageError(f"Invalid {SPECS[name].option} {value!r} (from {where}): {ex}") from ex
+        shown = "" if spec.secret else f" {value!r}"
+        raise pytest.UsageError(f"Invalid {spec.option}{shown} (from {where}): {ex}") from ex
 
 
 def _text(value: Any) -> str:
@@ -105,10 +110,11 @@ def _text(value: Any) -> str:
 
 
 def _url(value: Any) -> str:
-    text = _text(value).rstrip("/")
-    if not text.startswith(("http://", "https://")):
-        raise ValueError("must start with http:// or https://")
-    return text
+    return collector_url(_text(value))
+
+
+def _token(value: Any) -> str:
+    return bearer_token(str(value))
 
 
 def _positive_int(value: Any) -> int:
@@ -166,7 +172,7 @@ def resolve_settings(config: pytest.Config, environ: Mapping[str, str] | None = 
     return Settings(
         run=run,
         url=url,
-        token=_resolve(config, "token", _text, None, env),
+        token=_resolve(config, "token", _token, None, env),
         batch_size=_resolve(config, "batch_size", _positive_int, 100, env),
         # Embedded, every test is reported; a server's project keeps only the tests mapped to it.
         unmapped=_resolve(

@@ -217,3 +217,18 @@ def test_a_ca_bundle_gone_after_the_start_is_a_connection_failure(
     bundle.unlink()
     with pytest.raises(ConnectionFailed, match="CA certificate bundle"):
         transport.get_run("R")
+
+
+@pytest.mark.parametrize(
+    ("url", "token", "message"),
+    [
+        ("http://[::1", "t", "invalid URL 'http://[::1': cannot be parsed"),
+        ("localhost:8080", "t", "invalid URL 'localhost:8080': must start with http:// or https://"),
+        ("http://127.0.0.1:9", "qh_secret\nX", "invalid token: must be printable ASCII without spaces"),
+    ],
+)
+def test_a_url_or_token_that_cannot_be_sent_is_a_client_error(url: str, token: str, message: str) -> None:
+    with pytest.raises(ClientError) as raised:
+        HttpTransport(url, token)
+    assert raised.value.message.startswith(message)
+    assert "qh_secret" not in str(raised.value)

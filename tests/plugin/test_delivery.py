@@ -180,6 +180,16 @@ def test_replay_names_a_missing_ca_bundle_and_keeps_the_results(
     assert len(load(journal.path).pending) == 1
 
 
+def test_replay_to_a_url_that_cannot_be_used_says_why_and_keeps_the_results(tmp_path: Path) -> None:
+    journal = Journal.create(tmp_path, url="http://127.0.0.1:9", run_id="r")
+    journal.append_result({"test_case_code": "X", "status": "PASSED"})
+    journal.close()
+    out = io.StringIO()
+    assert replay([journal.path], "http://[::1", "t", out) == 2
+    assert "cannot open http://[::1: invalid URL 'http://[::1': cannot be parsed" in out.getvalue()
+    assert len(load(journal.path).pending) == 1
+
+
 def test_a_completed_run_refuses_results_without_breaking_the_session(qahub_run: QAHubRun) -> None:
     make_cases(qahub_run.server, "DONE-1")
     response = qahub_run.server.session.patch(

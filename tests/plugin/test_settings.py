@@ -68,6 +68,31 @@ def test_a_trailing_slash_is_dropped_from_the_url(pytester: pytest.Pytester) -> 
         ([], {}, "qahub_batch_size = 0", "Invalid --qahub-batch-size '0' (from ini qahub_batch_size"),
         (["--qahub-unmapped=maybe"], {}, "", "Invalid --qahub-unmapped 'maybe' (from --qahub-unmapped)"),
         ([], {"QAHUB_URL": "ftp://x"}, "", "Invalid --qahub-url 'ftp://x' (from QAHUB_URL)"),
+        ([], {"QAHUB_URL": "http://"}, "", "Invalid --qahub-url 'http://' (from QAHUB_URL): names no host"),
+        (
+            ["--qahub-url=http://[::1"],
+            {},
+            "",
+            "Invalid --qahub-url 'http://[::1' (from --qahub-url): cannot be",
+        ),
+        (
+            ["--qahub-url=http://a b"],
+            {},
+            "",
+            "Invalid --qahub-url 'http://a b' (from --qahub-url): must not contain",
+        ),
+        (
+            ["--qahub-url=http://h:99999"],
+            {},
+            "",
+            "Invalid --qahub-url 'http://h:99999' (from --qahub-url): cannot",
+        ),
+        (
+            ["--qahub-url=http://h/?a=1"],
+            {},
+            "",
+            "Invalid --qahub-url 'http://h/?a=1' (from --qahub-url): must not have",
+        ),
         ([], {"QAHUB_STRICT": "perhaps"}, "", "Invalid --qahub-strict 'perhaps' (from QAHUB_STRICT)"),
         (["--qahub-flush-timeout=-1"], {}, "", "Invalid --qahub-flush-timeout '-1'"),
     ],
@@ -79,6 +104,25 @@ def test_a_bad_value_is_a_usage_error_naming_the_setting_and_its_source(
     with pytest.raises(pytest.UsageError) as raised:
         resolve(pytester, "--qahub-run=r", *args, env=env)
     assert str(raised.value).startswith(expected)
+
+
+@pytest.mark.parametrize("token", ["qh_secret\x01", "qh secret", "qh_sécret"])
+def test_a_token_unfit_for_a_header_is_a_usage_error_that_does_not_show_it(
+    pytester: pytest.Pytester, token: str
+) -> None:
+    with pytest.raises(pytest.UsageError) as raised:
+        resolve(pytester, "--qahub-run=r", env={"QAHUB_TOKEN": token})
+    assert str(raised.value) == (
+        "Invalid --qahub-token (from QAHUB_TOKEN): "
+        "must be printable ASCII without spaces (the value is not shown)"
+    )
+
+
+def test_the_url_keeps_its_path_and_loses_its_trailing_slash(pytester: pytest.Pytester) -> None:
+    assert (
+        resolve(pytester, "--qahub-run=r", "--qahub-url=https://h.example/qahub/").url
+        == "https://h.example/qahub"
+    )
 
 
 def test_a_bad_value_stops_pytest_before_any_test_runs(
