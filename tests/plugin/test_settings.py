@@ -94,6 +94,8 @@ def test_a_trailing_slash_is_dropped_from_the_url(pytester: pytest.Pytester) -> 
             "Invalid --qahub-url 'http://h/?a=1' (from --qahub-url): must not have",
         ),
         ([], {"QAHUB_STRICT": "perhaps"}, "", "Invalid --qahub-strict 'perhaps' (from QAHUB_STRICT)"),
+        ([f"--qahub-framework={'x' * 101}"], {}, "", "Invalid --qahub-framework 'xxx"),
+        ([], {"QAHUB_FRAMEWORK": "py\x00test"}, "", r"Invalid --qahub-framework 'py\x00test' (from QAHUB"),
         (["--qahub-flush-timeout=-1"], {}, "", "Invalid --qahub-flush-timeout '-1'"),
     ],
 )
