@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 import requests
@@ -139,7 +140,7 @@ class HttpTransport:
 
     def get_run(self, run_id: str) -> dict[str, Any]:
         """Return the run, or raise NotFound."""
-        return self._data(self._request("GET", f"/runs/{run_id}"))
+        return self._data(self._request("GET", f"/runs/{_segment(run_id)}"))
 
     def me(self) -> dict[str, Any]:
         """Return the token's project and scopes."""
@@ -166,7 +167,7 @@ class HttpTransport:
 
     def post_results(self, run_id: str, results: list[dict[str, Any]]) -> PostOutcome:
         """Bulk-upsert results; 201 and 207 both return, with the rejected items."""
-        response = self._request("POST", f"/runs/{run_id}/results", json={"results": results})
+        response = self._request("POST", f"/runs/{_segment(run_id)}/results", json={"results": results})
         try:
             body = orjson.loads(response.content)
             return PostOutcome(response.status_code, body.get("data") or [], body.get("errors") or [])
@@ -176,11 +177,23 @@ class HttpTransport:
     def upload_attachment(self, result_id: str, files: list[Attachment]) -> list[dict[str, Any]]:
         """Attach files to a result (multipart, one ``file`` part each)."""
         parts = [("file", (f.name, f.content, f.mime_type)) for f in files]
-        return self._data(self._request("POST", f"/results/{result_id}/attachments", files=parts))
+        return self._data(self._request("POST", f"/results/{_segment(result_id)}/attachments", files=parts))
 
     def close(self) -> None:
         """Close pooled connections."""
         self._session.close()
+
+
+def _segment(value: str) -> str:
+    """An id as one path segment: a run id holding ``?`` or ``#`` must not reach another resource.
+
+    Raises:
+        NotFound: The id holds a ``/``, which no id has and which servers decode from ``%2F``
+            back into a separator.
+    """
+    if "/" in value:
+        raise NotFound(404, "not_found", f"no id holds a '/': {value!r}")
+    return quote(value, safe="")
 
 
 def _cause(ex: requests.RequestException) -> str:

@@ -232,3 +232,20 @@ def test_a_url_or_token_that_cannot_be_sent_is_a_client_error(url: str, token: s
         HttpTransport(url, token)
     assert raised.value.message.startswith(message)
     assert "qh_secret" not in str(raised.value)
+
+
+def test_ids_travel_as_one_path_segment(server: ScriptedServer) -> None:
+    server.add(200, {"data": {"id": "R"}})
+    server.add(201, {"data": [], "errors": []})
+    transport = HttpTransport(server.url, "t")
+    transport.get_run("R?x#y%2F")
+    transport.post_results("R x", [{"test_case_code": "A", "status": "PASSED"}])
+    paths = [path for _, path, _ in server.seen]
+    assert paths == ["/api/v1/runs/R%3Fx%23y%252F", "/api/v1/runs/R%20x/results"]
+
+
+@pytest.mark.parametrize("run_id", ["R/", "../runs/R"])
+def test_an_id_with_a_slash_names_nothing_and_is_not_sent(server: ScriptedServer, run_id: str) -> None:
+    with pytest.raises(NotFound):
+        HttpTransport(server.url, "t").get_run(run_id)
+    assert server.seen == []

@@ -37,6 +37,14 @@ def test_an_unknown_run_is_a_usage_error_and_no_test_runs(qahub_run: QAHubRun) -
     assert qahub_run.journals() == []
 
 
+@pytest.mark.parametrize("suffix", ["?x", "#x", "/"])
+def test_a_run_id_is_never_read_as_part_of_a_url(qahub_run: QAHubRun, suffix: str) -> None:
+    qahub_run.pytester.makepyfile("def test_a(): pass")
+    result = qahub_run.pytest(f"--qahub-run={qahub_run.run_id}{suffix}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: QAHub run '{qahub_run.run_id}{suffix}' does not exist at *"])
+
+
 def test_a_rejected_token_is_a_usage_error(qahub_run: QAHubRun, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("QAHUB_TOKEN", "qh_nothing_wrong")
     qahub_run.pytester.makepyfile("def test_a(): pass")
