@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import socket
 import time
 from pathlib import Path
 
@@ -12,18 +11,10 @@ import pytest
 from pytest_qahub.journal import Journal, load
 from pytest_qahub.replay import replay
 from tests.plugin.conftest import QAHubRun, make_cases
-from tests.support.faults import FlakyProxy
+from tests.support.faults import FlakyProxy, closed_port_url
 from tests.support.server import CollectorServer
 
 CODES = [f"DLV-{n}" for n in range(30)]
-
-
-def closed_port_url() -> str:
-    """A loopback URL nothing listens on."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture
