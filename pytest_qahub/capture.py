@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 import pytest
 
-from .attach import ATTACHMENTS_ATTR, ERRORS_ATTR
+from .attach import ATTACHMENTS_ATTR, ERRORS_ATTR, EVIDENCE_KEY
 from .mapping import CaseMapping, base_nodeid, map_item, param_id, plain_code
 from .screenshots import Screenshots
 from .settings import Settings
@@ -232,11 +232,11 @@ class Capture:
     def _finish(self, item: pytest.Item, state: ItemState | None, teardown: pytest.TestReport) -> None:
         """Hand the item's result and evidence on: to the sink, or on the teardown report."""
         self._current = None
-        files, errors = self._screenshots.finish(item, state is not None and state.failed)
         sink, result = self.sink, None
+        if sink is not None and state is not None and self._passed_alone(sink, item, state):
+            return
+        files, errors = self._screenshots.finish(item, state is not None and state.failed)
         if state is not None:
-            if sink is not None and not files and not errors and self._passed_alone(sink, item, state):
-                return
             result = self._result(item, state)
         if sink is not None:
             sink.take(item.nodeid, result, files, errors)
@@ -298,7 +298,8 @@ class Capture:
     def _passed_alone(self, sink: ResultSink, item: pytest.Item, state: ItemState) -> bool:
         """Hand an item that passed at its first attempt, alone on its case, to the sink as its fields.
 
-        Returns False, handing nothing, for any other item, or when a hook adjusts results.
+        Returns False, handing nothing, for any other item, when it has attachments or capture
+        errors, or when a hook adjusts results.
         """
         nodeid = item.nodeid
         code = self._alone.get(nodeid)
@@ -307,11 +308,13 @@ class Capture:
             code is None
             or len(phases) != 1
             or phases[0] is not CALL_PASSED
-            or getattr(item, "execution_count", 1) != 1
             or self._results_adjusted
+            or getattr(item, "execution_count", 1) != 1
+            or EVIDENCE_KEY in item.stash
         ):
             return False
-        sink.take_passed(code, self._plain_title(nodeid), utc_iso(state.start), state.duration_ms)
+        title = base_nodeid(nodeid) if self._embedded else None  # as `_plain_title`, without a call
+        sink.take_passed(code, title, utc_iso(state.start), state.duration_ms)
         return True
 
     def _result(self, item: pytest.Item, state: ItemState) -> dict[str, Any]:

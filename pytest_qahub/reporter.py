@@ -247,7 +247,7 @@ class Reporter:
             _discard(files)
             return  # the session never started (usage error)
         try:
-            self.journal.append_result(payload, create_title)
+            self.journal.append_payload(payload, create_title)
         except OSError as ex:
             self.summary.notes.append(f"could not write the journal: {ex}")
             _discard(files)
