@@ -313,8 +313,7 @@ class Capture:
             or EVIDENCE_KEY in item.stash
         ):
             return False
-        title = base_nodeid(nodeid) if self._embedded else None  # as `_plain_title`, without a call
-        sink.take_passed(code, title, utc_iso(state.start), state.duration_ms)
+        sink.take_passed(code, self._plain_title(nodeid), utc_iso(state.start), state.duration_ms)
         return True
 
     def _result(self, item: pytest.Item, state: ItemState) -> dict[str, Any]:
