@@ -1,6 +1,7 @@
 """The test process's own cost in CPU instructions: bare pytest vs. ours vs. allure-pytest.
 
-    python bench/instructions.py [--tests 1000] [--only pass|fail] [--base [LABEL=]DIR ...]
+    python bench/instructions.py [--tests 1000] [--only pass|fail] [--variants bare,floor,...]
+                                 [--base [LABEL=]DIR ...]
 
 Wall time on a shared machine moves by ±15 % from one run to the next, more than the 5 %
 the plugin may add, so this counts instead what the pytest process itself executes, with
@@ -26,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _measure import base_copy, table
-from overhead import OURS, VARIANTS, Bench
+from overhead import OURS, VARIANTS, YARDSTICKS, Bench
 
 CALLGRIND = ("valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null")
 SMALL = 10
@@ -56,7 +57,11 @@ def main() -> None:
     )
     parser.add_argument("--tests", type=int, default=1000)
     parser.add_argument("--only", choices=("pass", "fail"), default="pass")
-    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument(
+        "--variants",
+        default=",".join(VARIANTS),
+        help="comma-separated subset of " + ", ".join(VARIANTS + YARDSTICKS),
+    )
     parser.add_argument(
         "--base",
         metavar="[LABEL=]DIR",

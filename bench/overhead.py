@@ -1,7 +1,7 @@
 """Plugin overhead: 5,000 trivial mapped tests, bare pytest vs. ours vs. allure-pytest.
 
     python bench/overhead.py [--tests 5000] [--files 50] [--repeats 3] [--only pass|fail]
-                             [--variants bare,http,...] [--base [LABEL=]DIR ...]
+                             [--variants bare,floor,http,...] [--base [LABEL=]DIR ...]
 
 Generates a project of ``--tests`` tests marked ``@pytest.mark.qahub("B-00001")`` … in
 ``--files`` files (plus a copy where every tenth test fails), and runs it in subprocesses,
@@ -11,7 +11,9 @@ median ratio to bare pytest's run of the same round:
 - ``bare``: pytest alone (``-p no:qahub``);
 - ``http``: ``--qahub-run`` reporting to a real local ``qahub serve`` (token in QAHUB_TOKEN);
 - ``embedded``: ``--qahub-run`` without a URL (the project's ``.qahub/qahub.db``);
-- ``allure``: allure-pytest writing its result files (``--alluredir``).
+- ``allure``: allure-pytest writing its result files (``--alluredir``);
+- ``floor``: ``_floor_plugin.py``, a yardstick: one journal line per test from three plain
+  ``pytest_runtest_logreport`` calls and nothing else (not run unless named in ``--variants``).
 
 Bytecode is cached as Python does by default (the warm-up round writes it), even where
 ``PYTHONDONTWRITEBYTECODE`` is set. Plugin auto-loading is off in every variant
@@ -41,10 +43,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _floor_plugin import FILE_ENV as FLOOR_FILE_ENV
 from _measure import alternate, base_copy, median, paired_ratios, table
 from _server import Server
 
+BENCH_DIR = Path(__file__).resolve().parent
+
 VARIANTS = ("bare", "http", "embedded", "allure")
+#: Run only when asked for: the least any journaling plugin costs (``_floor_plugin.py``).
+YARDSTICKS = ("floor",)
 OURS = ("http", "embedded")
 LAST_FILE_ENV = "BENCH_LAST_TEST_FILE"
 
@@ -200,6 +207,10 @@ class Bench:
                 "allure_pytest.plugin",
                 f"--alluredir={self.workdir / 'allure' / str(number)}",
             ]
+        elif variant == "floor":
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(BENCH_DIR), env.get("PYTHONPATH")]))
+            env[FLOOR_FILE_ENV] = str(self.floor_file(number))
+            args += ["-p", "_floor_plugin"]
         log = self.workdir / f"pytest-{number}.log"
         with log.open("w") as out:
             start = time.time()
@@ -212,7 +223,7 @@ class Bench:
         expected = 1 if project == "fail" else 0
         if exit_code != expected:
             raise RuntimeError(f"{variant}/{project}: pytest exited {exit_code}\n{log.read_text()[-3000:]}")
-        self.verify(project, variant, run_id, root, log)
+        self.verify(project, variant, run_id, root, log, number)
         marks = json.loads(last_file.read_text())
         phases = (
             marks["sessionstart"] - start,
@@ -225,10 +236,16 @@ class Bench:
         )
         return Outcome(end - start, end - marks["last_test_end"], usage.ru_utime + usage.ru_stime, phases)
 
-    def verify(self, project: str, variant: str, run_id: str, root: Path, log: Path) -> None:
-        """Check that every result arrived before pytest exited (ours only)."""
+    def floor_file(self, number: int) -> Path:
+        return self.workdir / f"floor-{number}.jsonl"
+
+    def verify(self, project: str, variant: str, run_id: str, root: Path, log: Path, number: int) -> None:
+        """Check that every result arrived before pytest exited (ours; the yardstick's file)."""
         failed_expected = self.tests // 10 if project == "fail" else 0
-        if variant == "http":
+        if variant == "floor":
+            lines = self.floor_file(number).read_bytes().splitlines()
+            statuses = ["FAILED" if b'"outcome":"failed"' in line else "PASSED" for line in lines]
+        elif variant == "http":
             response = self.server.session.get(f"{self.server.api}/runs/{run_id}/results", timeout=60)
             statuses = [r["status"] for r in response.json()["data"]]
         elif variant == "embedded":
@@ -328,7 +345,9 @@ def main() -> None:
         "http@LABEL, embedded@LABEL (LABEL defaults to 'base'); may be repeated",
     )
     parser.add_argument(
-        "--variants", default=",".join(VARIANTS), help="comma-separated subset of " + ", ".join(VARIANTS)
+        "--variants",
+        default=",".join(VARIANTS),
+        help="comma-separated subset of " + ", ".join(VARIANTS + YARDSTICKS),
     )
     args = parser.parse_args()
     variants = [v for v in args.variants.split(",") if v]
