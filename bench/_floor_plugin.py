@@ -4,8 +4,9 @@ It maps each test to its ``qahub`` marker's code at collection and, from three p
 ``pytest_runtest_logreport`` calls per test, appends one JSON line per test (code, outcome,
 call duration, start) to the file named by ``BENCH_FLOOR_FILE``, with one ``write`` each, as
 ours does. Nothing else: no failure details, no FAILED/BROKEN, no screenshots, no xdist or
-rerunfailures, no delivery. What it costs over bare pytest is what any plugin that journals
-every result before sending it costs, whatever its design.
+rerunfailures, no delivery. It is a yardstick, not a bound: a plugin could shave some of it
+(a cheaper marker look-up, no JSON), but any plugin that journals each result as it ends pays
+most of what it costs.
 
 Loaded with ``-p _floor_plugin`` (this folder on ``PYTHONPATH``); not part of the package.
 """
