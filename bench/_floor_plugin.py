@@ -56,4 +56,7 @@ class FloorJournal:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.pluginmanager.register(FloorJournal(os.environ[FILE_ENV]), "bench-floor-journal")
+    path = os.environ.get(FILE_ENV)
+    if not path:
+        raise pytest.UsageError(f"_floor_plugin: set {FILE_ENV} to the file to journal to")
+    config.pluginmanager.register(FloorJournal(path), "bench-floor-journal")
