@@ -10,6 +10,8 @@ from collector.db import database
 from collector.ids import new_id
 
 RUN_STATUSES = ("PENDING", "IN_PROGRESS", "COMPLETED")
+#: The optional fields that say where a run comes from.
+RUN_TAGS = ("environment", "branch", "commit", "build_url")
 RESULT_STATUSES = ("PASSED", "FAILED", "BROKEN", "SKIPPED", "UNKNOWN")
 
 
@@ -107,6 +109,11 @@ class Run(BaseModel):
     created_at = peewee.DateTimeField(default=utcnow)
     updated_at = peewee.DateTimeField(default=utcnow)
     completed_at = peewee.DateTimeField(null=True)
+    # Where the run comes from (optional; the plugin fills them from the CI's environment).
+    environment = peewee.CharField(max_length=200, null=True)
+    branch = peewee.CharField(max_length=255, null=True)
+    commit = peewee.CharField(max_length=100, null=True, column_name="commit_sha")  # COMMIT is SQL
+    build_url = peewee.TextField(null=True)
 
     class Meta:
         indexes = ((("project", "created_at"), False),)

@@ -25,6 +25,7 @@ _ERROR = {
     },
 }
 _STAMP = {"type": ["string", "null"], "format": "date-time"}
+_TEXT_OR_NULL = {"type": ["string", "null"]}
 _RUN = {
     "type": "object",
     "required": ["id", "name", "status", "created_at", "updated_at", "completed_at"],
@@ -35,6 +36,10 @@ _RUN = {
         "created_at": _STAMP,
         "updated_at": _STAMP,
         "completed_at": _STAMP,
+        "environment": _TEXT_OR_NULL,
+        "branch": _TEXT_OR_NULL,
+        "commit": _TEXT_OR_NULL,
+        "build_url": _TEXT_OR_NULL,
     },
 }
 _CASE = {

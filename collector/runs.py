@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Mapping
 from functools import cache
 
 from collector.db import database, write_transaction
 from collector.errors import BadRequest, NotFound, shorten
 from collector.ids import new_id
-from collector.models import Project, Run, iso, utcnow
+from collector.models import RUN_TAGS, Project, Run, iso, utcnow
 
 RUN_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
@@ -23,6 +24,7 @@ def run_dict(run: Run) -> dict:
         "created_at": iso(run.created_at),
         "updated_at": iso(run.updated_at),
         "completed_at": iso(run.completed_at),
+        **{tag: getattr(run, tag) for tag in RUN_TAGS},
     }
 
 
@@ -62,14 +64,25 @@ def mark_written(run_id: str, status: str, now: dt.datetime) -> None:
     database.execute_sql(sql, (*changes.values(), run_id))
 
 
-def create_run(project: Project, name: str = "", run_id: str | None = None) -> Run:
-    """Create a run (with a generated id unless one is given)."""
+def _known_tags(tags: Mapping[str, str | None]) -> dict[str, str | None]:
+    unknown = set(tags) - set(RUN_TAGS)
+    if unknown:
+        raise ValueError(f"not a run tag: {', '.join(sorted(unknown))}")
+    return dict(tags)
+
+
+def create_run(
+    project: Project, name: str = "", run_id: str | None = None, tags: Mapping[str, str | None] | None = None
+) -> Run:
+    """Create a run (with a generated id unless one is given), tagged with any of `RUN_TAGS`."""
     with write_transaction():
-        return Run.create(id=run_id or new_id(), project=project, name=name)
+        return Run.create(id=run_id or new_id(), project=project, name=name, **_known_tags(tags or {}))
 
 
-def ensure_run(project: Project, run_id: str, name: str = "") -> Run:
-    """Return run ``run_id``, creating it in ``project`` if no run has that id."""
+def ensure_run(
+    project: Project, run_id: str, name: str = "", tags: Mapping[str, str | None] | None = None
+) -> Run:
+    """Return run ``run_id``, creating it in ``project`` (with ``tags``) if no run has that id."""
     if not RUN_ID.fullmatch(run_id):
         raise BadRequest(
             f"Run id {shorten(run_id)!r}: use 1-64 letters, digits, '.', '_' or '-' (e.g. local-1)"
@@ -77,17 +90,24 @@ def ensure_run(project: Project, run_id: str, name: str = "") -> Run:
     with write_transaction():
         run = Run.get_or_none(Run.id == run_id)
         if run is None:
-            return Run.create(id=run_id, project=project, name=name or run_id)
+            return Run.create(id=run_id, project=project, name=name or run_id, **_known_tags(tags or {}))
     if run.project_id != project.id:
         raise NotFound(f"Run '{shorten(run_id)}' was not found")
     return run
 
 
-def update_run(run: Run, name: str | None = None, status: str | None = None) -> Run:
-    """Rename a run and/or change its status."""
+def update_run(
+    run: Run,
+    name: str | None = None,
+    status: str | None = None,
+    tags: Mapping[str, str | None] | None = None,
+) -> Run:
+    """Rename a run, change its status and/or set its tags (a tag given as None is cleared)."""
     with write_transaction():
         if name is not None:
             run.name = name
+        for tag, value in _known_tags(tags or {}).items():
+            setattr(run, tag, value)
         if status is not None and status != run.status:
             run.status = status
             run.completed_at = utcnow() if status == "COMPLETED" else None

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import peewee
 
 from collector.db import is_sqlite, write_transaction
-from collector.models import ALL_MODELS, Project, SchemaVersion
+from collector.models import ALL_MODELS, Project, Run, SchemaVersion
 
 DEFAULT_PROJECT_KEY = "default"
 _PG_LOCK_ID = 0x51A4B  # any constant shared by every collector process
@@ -23,7 +23,23 @@ def _v1_initial(db: peewee.Database) -> None:
     Project.get_or_create(key=DEFAULT_PROJECT_KEY, defaults={"name": "Default project"})
 
 
-MIGRATIONS: list[Callable[[peewee.Database], None]] = [_v1_initial]
+def _v2_run_tags(db: peewee.Database) -> None:
+    """Runs say where they come from: environment, branch, commit, build URL."""
+    from playhouse.migrate import SchemaMigrator, migrate
+
+    # A database created at v2 or later already has them (v1 creates today's tables).
+    present = {column.name for column in db.get_columns(Run._meta.table_name)}
+    migrator = SchemaMigrator.from_database(db)
+    migrate(
+        *(
+            migrator.add_column(Run._meta.table_name, field.column_name, field)
+            for field in (Run.environment, Run.branch, Run.commit, Run.build_url)
+            if field.column_name not in present
+        )
+    )
+
+
+MIGRATIONS: list[Callable[[peewee.Database], None]] = [_v1_initial, _v2_run_tags]
 LATEST_VERSION = len(MIGRATIONS)
 
 

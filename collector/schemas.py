@@ -80,13 +80,26 @@ class ResultsIn(BaseModel):
     results: list[ResultIn] = Field(min_length=1)
 
 
-class RunIn(BaseModel):
+class RunTagsIn(BaseModel):
+    """Where a run comes from; each is optional."""
+
+    environment: Label | None = None
+    branch: Annotated[str, StringConstraints(max_length=255), AfterValidator(_no_nul)] | None = None
+    commit: Annotated[str, StringConstraints(max_length=100), AfterValidator(_no_nul)] | None = None
+    build_url: Url | None = None
+
+    def tags(self) -> dict[str, str | None]:
+        """The tags the client sent (on a PATCH, a tag sent as null is cleared)."""
+        return {name: getattr(self, name) for name in RunTagsIn.model_fields if name in self.model_fields_set}
+
+
+class RunIn(RunTagsIn):
     model_config = ConfigDict(extra="forbid")
 
     name: Label = ""
 
 
-class RunPatch(BaseModel):
+class RunPatch(RunTagsIn):
     model_config = ConfigDict(extra="forbid")
 
     name: Label | None = None

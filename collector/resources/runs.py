@@ -22,7 +22,7 @@ class RunCollection:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = parse_model(RunIn, req, self.settings.max_body_bytes)
-        run = runs.create_run(req.context.project, body.name)
+        run = runs.create_run(req.context.project, body.name, tags=body.tags())
         resp.status = falcon.HTTP_201
         resp.location = f"/api/v1/runs/{run.id}"
         resp.media = {"data": runs.run_dict(run)}
@@ -39,7 +39,7 @@ class RunItem:
     def on_patch(self, req: falcon.Request, resp: falcon.Response, run_id: str) -> None:
         body = parse_model(RunPatch, req, self.settings.max_body_bytes)
         run = runs.get_run(req.context.project, run_id)
-        resp.media = {"data": runs.run_dict(runs.update_run(run, body.name, body.status))}
+        resp.media = {"data": runs.run_dict(runs.update_run(run, body.name, body.status, body.tags()))}
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, run_id: str) -> None:
         attachments.delete_run(req.context.project, run_id, self.storage)

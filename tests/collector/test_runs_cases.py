@@ -21,6 +21,25 @@ def test_a_run_is_created_pending_and_can_be_completed(api: Api) -> None:
     assert reopened["completed_at"] is None
 
 
+def test_a_run_says_where_it_comes_from_and_its_tags_can_be_changed_or_cleared(api: Api) -> None:
+    tags = {
+        "environment": "staging",
+        "branch": "main",
+        "commit": "0123abcd" * 5,
+        "build_url": "https://ci.example.com/build/7",
+    }
+    run = api.post("/runs", json={"name": "nightly", **tags}).json["data"]
+    assert {tag: run[tag] for tag in tags} == tags
+    assert api.get(f"/runs/{run['id']}").json["data"]["branch"] == "main"
+    untagged = api.post("/runs", json={"name": "bare"}).json["data"]
+    assert [untagged[tag] for tag in tags] == [None] * 4
+    patched = api.patch(f"/runs/{run['id']}", json={"branch": "release", "environment": None}).json["data"]
+    assert (patched["branch"], patched["environment"], patched["commit"]) == ("release", None, tags["commit"])
+    response = api.post("/runs", json={"branch": "x" * 256})
+    assert response.status_code == 400
+    assert "branch" in response.json["error"]["message"]
+
+
 def test_runs_are_listed_newest_first_with_pagination(api: Api) -> None:
     ids = [api.run(f"r{n}") for n in range(5)]
     page = api.get("/runs", params={"limit": 2, "offset": 1}).json

@@ -6,7 +6,7 @@ import pytest
 
 from collector.config import Settings
 from collector.db import open_database
-from collector.models import SchemaVersion
+from collector.models import ALL_MODELS, Project, Run, SchemaVersion
 from collector.schema import LATEST_VERSION, current_version, upgrade
 
 
@@ -18,6 +18,29 @@ def test_upgrade_creates_the_schema_once_and_records_the_version(database_url: s
         assert current_version(db) == LATEST_VERSION
         assert SchemaVersion.select().count() == 1
     db.close_all()  # PostgreSQL drops the test database only without open connections
+
+
+def test_a_version_1_database_gains_the_run_tags_and_keeps_its_runs(database_url: str) -> None:
+    db = open_database(Settings(database_url=database_url))
+    with db.connection_context():
+        db.create_tables([SchemaVersion, *ALL_MODELS])  # today's tables, then back to version 1
+        db.execute_sql(f'ALTER TABLE "{Run._meta.table_name}" DROP COLUMN "commit_sha"')
+        db.execute_sql(f'ALTER TABLE "{Run._meta.table_name}" DROP COLUMN "branch"')
+        project = Project.create(key="default", name="Default project")
+        columns = '"id", "project_id", "name", "status", "created_at", "updated_at"'
+        values = ", ".join([db.param] * 6)
+        db.execute_sql(
+            f'INSERT INTO "{Run._meta.table_name}" ({columns}) VALUES ({values})',
+            ("old", project.id, "n", "PENDING", "2026-01-01 00:00:00", "2026-01-01 00:00:00"),
+        )
+        SchemaVersion.create(version=1)
+    assert upgrade(db) == 1
+    with db.connection_context():
+        run = Run.get_by_id("old")
+        assert (run.name, run.branch, run.commit) == ("n", None, None)
+        Run.update(branch="main", commit="abc").where(Run.id == "old").execute()
+        assert Run.get_by_id("old").commit == "abc"
+    db.close_all()
 
 
 def test_a_database_from_a_newer_collector_is_refused(sqlite_url: str) -> None:
