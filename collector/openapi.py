@@ -249,6 +249,7 @@ def build_spec() -> dict:
                 404,
                 413,
                 415,
+                503,
                 requestBody=multipart,
             ),
         },
@@ -263,7 +264,11 @@ def build_spec() -> dict:
                         "description": "The file's bytes, with the MIME type detected at upload",
                         "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
                     },
-                    **_errors(404),
+                    "307": {
+                        "description": "With QAHUB_STORAGE_PRESIGN=1: the Location is a short-lived "
+                        "URL of the object store that serves the file with the same type and disposition"
+                    },
+                    **_errors(404, 503),
                 },
             },
         },
@@ -295,11 +300,11 @@ def build_spec() -> dict:
         "/api/v1/me": {"get": _op("The token's project and scopes", "200", {"type": "object"})},
         "/api/v1/healthz": {
             "get": {
-                "summary": "Liveness and database check",
+                "summary": "Liveness, database and attachment storage check",
                 "security": [],
                 "responses": {
                     "200": {"description": "OK"},
-                    "503": {"description": "Database unavailable"},
+                    "503": {"description": "Database or attachment storage unavailable"},
                 },
             }
         },
