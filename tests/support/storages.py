@@ -7,6 +7,7 @@ environment variables (``AWS_ENDPOINT_URL`` and dummy keys), as an operator woul
 from __future__ import annotations
 
 import logging
+import os
 import uuid
 from pathlib import Path
 
@@ -56,6 +57,8 @@ def new_bucket() -> str:
     """Create an empty bucket (boto3 configured by the environment); return its name."""
     import boto3
 
+    # Never a real cloud: without the test server's endpoint, boto3 would go to AWS.
+    assert os.environ.get("AWS_ENDPOINT_URL", "").startswith("http://127.0.0.1:"), "call use_s3() first"
     name = f"qahub-{uuid.uuid4().hex[:16]}"
     boto3.client("s3").create_bucket(Bucket=name)
     return name
