@@ -4,6 +4,9 @@ A run is expired when it was created more than ``older_than_days`` ago and is no
 ``keep_last`` newest runs of its group (:data:`GROUP_BY`). Each run goes in short transactions
 of at most ``batch_size`` results, so writers (the bulk upsert, uploads) wait for one batch at
 most, never for the whole prune; each batch's files are removed once it has committed.
+
+On SQLite the prune also pauses between two batches: a writer waiting for SQLite's lock looks
+again only every 100 ms, and a prune that took the lock again at once would starve it.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import peewee
 from collector import deletions
 from collector.attachments import delete_result_rows, delete_run_rows
 from collector.config import MIB
-from collector.db import write_transaction
+from collector.db import database, is_sqlite, write_transaction
 from collector.models import Attachment, Project, Result, Run, utcnow
 from collector.storage import Storage
 
@@ -26,6 +29,8 @@ from collector.storage import Storage
 #: kept. Once runs carry a branch, adding ``Run.branch`` here keeps that many per branch.
 GROUP_BY: tuple[peewee.Field, ...] = (Run.project,)
 BATCH_SIZE = 500
+#: Longer than the 100 ms between two looks of a writer waiting for SQLite's lock.
+SQLITE_PAUSE_S = 0.12
 
 
 @dataclass(frozen=True)
@@ -154,8 +159,10 @@ def _delete_run(
     on_batch: Callable[[], None] | None,
 ) -> bool:
     """Delete a run's results a batch per transaction, then the run; tell whether it is gone."""
+    pause = SQLITE_PAUSE_S if is_sqlite(database) else 0.0
+    stop = stop or threading.Event()
     while True:
-        if stop is not None and stop.is_set():
+        if stop.is_set():
             return False
         with write_transaction():
             batch = [
@@ -176,6 +183,7 @@ def _delete_run(
             on_batch()
         if not batch:
             return True
+        stop.wait(pause)  # let writers that queued for the lock in
 
 
 def _when(value: dt.datetime) -> str:
