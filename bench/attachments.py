@@ -5,7 +5,13 @@ bytes, so it passes the type check and does not compress) ``--count`` times, dow
 often, and reports the throughput both ways and how far the server's resident memory rose
 above its idle level, next to the file size and the 64 KiB read chunk.
 
+With ``--storage s3`` the server keeps attachments in a bucket of moto's S3 server (started
+here on a free loopback port; ``pip install 'moto[server]' boto3``), configured as an operator
+would: ``QAHUB_STORAGE_URL`` and the standard AWS variables. ``--max-mib`` raises
+``ATTACHMENT_MAX_BYTES`` (default: 10 MiB, or the file size if larger).
+
     python bench/attachments.py [--count 20] [--size-mib 10] [--concurrency 1] [--threads 8]
+                                [--storage directory|s3] [--max-mib N]
 """
 
 from __future__ import annotations
@@ -45,8 +51,9 @@ def multipart(name: str, data: bytes) -> bytes:
 class Server(_server.Server):
     """``qahub serve`` on a free port in a scratch directory, with one result to attach to."""
 
-    def __init__(self, workdir: Path, threads: int, max_bytes: int) -> None:
-        super().__init__(workdir, threads=threads, extra_env={"ATTACHMENT_MAX_BYTES": str(max_bytes)})
+    def __init__(self, workdir: Path, threads: int, max_bytes: int, env: dict | None = None) -> None:
+        extra = {"ATTACHMENT_MAX_BYTES": str(max_bytes), **(env or {})}
+        super().__init__(workdir, threads=threads, extra_env=extra)
 
     def make_result(self) -> str:
         self.session.post(f"{self.api}/cases", json={"code": "BENCH-1"}, timeout=10)
@@ -55,6 +62,42 @@ class Server(_server.Server):
         body = {"results": [{"test_case_code": "BENCH-1", "status": "FAILED"}]}
         response = self.session.post(f"{self.api}/runs/{run_id}/results", json=body, timeout=10)
         return response.json()["data"][0]["id"]
+
+
+class S3:
+    """moto's S3 server in a thread of this process, with one bucket for the collector."""
+
+    def __init__(self, workdir: Path) -> None:
+        import logging
+
+        import boto3
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self.server.start()
+        host, port = self.server.get_host_and_port()
+        spool = workdir / "spool"
+        spool.mkdir(parents=True)
+        self.env = {
+            "AWS_ENDPOINT_URL": f"http://{host}:{port}",
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "QAHUB_STORAGE_URL": "s3://qahub-bench/attachments",
+            "TMPDIR": str(spool),  # where the collector spools uploads before sending them
+        }
+        client = boto3.client(
+            "s3",
+            endpoint_url=self.env["AWS_ENDPOINT_URL"],
+            aws_access_key_id="bench",
+            aws_secret_access_key="bench",
+            region_name="us-east-1",
+        )
+        client.create_bucket(Bucket="qahub-bench")
+
+    def stop(self) -> None:
+        self.server.stop()
 
 
 def upload(server: Server, result_id: str, body: bytes) -> str:
@@ -87,6 +130,8 @@ class Figures:
     count: int
     clients: int
     threads: int
+    storage: str = "directory"
+    max_bytes: int = 0
     up_s: float = 0.0
     down_s: float = 0.0
     idle_kib: int = 0
@@ -97,6 +142,7 @@ class Figures:
         moved = self.size * self.count / MIB
         print(f"file:            {self.size / MIB:.1f} MiB MP4, {self.count} uploads, then as many downloads")
         print(f"clients:         {self.clients} in parallel, server threads: {self.threads}")
+        print(f"storage:         {self.storage}, ATTACHMENT_MAX_BYTES {self.max_bytes / MIB:.0f} MiB")
         for phase, seconds in (("upload", self.up_s), ("download", self.down_s)):
             per_file = seconds / self.count * 1000
             print(f"{phase + ':':<16} {moved / seconds:7.1f} MiB/s  ({per_file:.0f} ms per file)")
@@ -138,16 +184,24 @@ def main() -> None:
     parser.add_argument("--size-mib", type=float, default=10.0, help="file size in MiB (default 10)")
     parser.add_argument("--concurrency", type=int, default=1, help="parallel clients (default 1)")
     parser.add_argument("--threads", type=int, default=8, help="waitress threads (default 8, as qahub serve)")
+    parser.add_argument("--storage", choices=("directory", "s3"), default="directory", help="where files go")
+    parser.add_argument("--max-mib", type=float, help="ATTACHMENT_MAX_BYTES in MiB (default 10, or the size)")
     args = parser.parse_args()
-    figures = Figures(int(args.size_mib * MIB), args.count, args.concurrency, args.threads)
+    size = int(args.size_mib * MIB)
+    limit = int(args.max_mib * MIB) if args.max_mib else max(10 * MIB, size)
+    figures = Figures(size, args.count, args.concurrency, args.threads, args.storage, limit)
     body = multipart("recording.mp4", mp4_of(figures.size))
     with tempfile.TemporaryDirectory(prefix="qahub-bench-") as scratch:
-        limit = max(10 * MIB, figures.size)
-        server = Server(Path(scratch), threads=args.threads, max_bytes=limit)
+        s3 = S3(Path(scratch)) if args.storage == "s3" else None
         try:
-            measure(server, body, figures)
+            server = Server(Path(scratch), args.threads, limit, s3.env if s3 else None)
+            try:
+                measure(server, body, figures)
+            finally:
+                server.stop()
         finally:
-            server.stop()
+            if s3 is not None:
+                s3.stop()
     figures.report()
 
 

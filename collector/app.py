@@ -17,7 +17,7 @@ from collector.resources.meta import Health, Me, OpenApi
 from collector.resources.results import RunResults
 from collector.resources.runs import RunCollection, RunItem
 from collector.schema import upgrade
-from collector.storage import DirectoryStorage, Storage
+from collector.storage import Storage, open_storage
 from collector.web import add_web_routes
 
 API = "/api/v1"
@@ -30,9 +30,9 @@ def _json_handler() -> falcon.media.JSONHandler:
 def create_app(settings: Settings, db: peewee.Database, storage: Storage | None = None) -> falcon.App:
     """Wire resources, middleware and error handlers around an open database and storage.
 
-    ``storage`` defaults to a :class:`DirectoryStorage` at ``settings.storage_dir``.
+    ``storage`` defaults to the one the settings name (`collector.storage.open_storage`).
     """
-    storage = storage or DirectoryStorage(settings.storage_dir)
+    storage = storage or open_storage(settings)
     middleware: list[object] = [DatabaseSession(db), Authentication()]
     if settings.rate_limit_writes > 0:
         middleware.append(WriteRateLimit(TokenBuckets(settings.rate_limit_writes, settings.rate_limit_burst)))
@@ -46,7 +46,7 @@ def create_app(settings: Settings, db: peewee.Database, storage: Storage | None 
     app.add_error_handler(falcon.HTTPError, http_errors.handle_http_error)
     app.add_error_handler(errors.CollectorError, http_errors.handle_collector_error)
 
-    health = Health(db)
+    health = Health(db, storage)
     app.add_route(f"{API}/runs", RunCollection(settings))
     app.add_route(f"{API}/runs/{{run_id}}", RunItem(settings, storage))
     app.add_route(f"{API}/runs/{{run_id}}/results", RunResults(settings, db))

@@ -1,10 +1,11 @@
 """Attachments of results: streamed upload, typing, storage, listing, and deletion with files.
 
 An upload is all or nothing: every ``file`` part must be complete, within the limits and of an
-allowed type, or the whole request is refused and no file stays behind. Files are moved into
-place before their rows are inserted, so a row never points at a missing or half-written file;
-if the insert fails, the files are removed again. Deleting a run or a result removes its rows
-in one transaction and its files after that transaction commits.
+allowed type, or the whole request is refused and no file stays behind. Files are stored
+before their rows are inserted, so a row never points at a missing or half-written file; if
+the insert fails, the files are removed again. Deleting a run or a result removes its rows in
+one transaction and its files after that transaction commits; `collector.deletions` keeps the
+list of files to remove, so none is forgotten when a removal fails.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import BinaryIO
 
 import peewee
 
-from collector import filetypes
+from collector import deletions, filetypes
 from collector.config import MIB, Settings
 from collector.db import database, is_sqlite, write_transaction
 from collector.errors import NotFound, shorten
@@ -154,18 +155,20 @@ def _attach(result_id: str, parts: list[FilePart], storage: Storage) -> list[Att
 def _store(
     result_id: str, rows: list[Attachment], parts: list[FilePart], storage: Storage
 ) -> list[Attachment]:
-    """Move the files into place, then insert their rows; undo the moves if anything fails.
+    """Store the files, then insert their rows; remove the files again if anything fails.
 
     Returns the attachments in request order: a file the result already holds (same name,
     type and bytes) is answered with the attachment made earlier instead of a second copy.
     """
-    saved: list[str] = []
+    keys = [row.storage_key for row in rows]
+    with write_transaction():
+        # Should this process die before the rows are in, the files are removed a day later.
+        deletions.schedule(keys, delay=deletions.UPLOAD_GRACE)
     copies: dict[int, Attachment] = {}
     done = False
     try:
         for row, part in zip(rows, parts, strict=True):
             storage.save_from_temp(part.temp_path, row.storage_key)
-            saved.append(row.storage_key)
         try:
             with write_transaction():
                 found = Result.select(Result.id).where(Result.id == result_id)
@@ -174,14 +177,16 @@ def _store(
                 if found.first() is None:
                     raise NotFound(f"Result '{shorten(result_id)}' was not found")
                 copies = _earlier_copies(result_id, rows, storage)
-                Attachment.bulk_create([row for index, row in enumerate(rows) if index not in copies])
+                new = [row for index, row in enumerate(rows) if index not in copies]
+                Attachment.bulk_create(new)
+                deletions.cancel(row.storage_key for row in new)
         except peewee.IntegrityError as ex:  # the result was deleted meanwhile
             raise NotFound(f"Result '{shorten(result_id)}' was not found") from ex
         done = True
     finally:
         if not done:
-            _remove_files(storage, saved)
-    _remove_files(storage, [rows[index].storage_key for index in copies])
+            deletions.remove_files(storage, keys)
+    deletions.remove_files(storage, [rows[index].storage_key for index in copies])
     return [copies.get(index, row) for index, row in enumerate(rows)]
 
 
@@ -247,7 +252,12 @@ def get_attachment(project: Project, attachment_id: str) -> Attachment:
 
 
 def open_attachment(storage: Storage, attachment: Attachment) -> BinaryIO:
-    """Open an attachment's bytes; a row whose file has vanished is reported as not found."""
+    """Open an attachment's bytes; a row whose file has vanished is reported as not found.
+
+    Raises:
+        NotFound: the file is missing.
+        StorageError: the storage cannot be read now (503).
+    """
     try:
         return storage.open(attachment.storage_key)
     except FileNotFoundError as ex:
@@ -259,41 +269,37 @@ def delete_run(project: Project, run_id: str, storage: Storage) -> None:
     """Delete a run with its results and attachments; remove the files once committed."""
     _require_plausible("Run", run_id)
     with write_transaction():
-        run = get_run(project, run_id)
-        results = Result.select(Result.id).where(Result.run == run.id)
-        keys = _delete_attachments(results)
-        Result.delete().where(Result.run == run.id).execute()
-        Run.delete().where(Run.id == run.id).execute()
-    _remove_files(storage, keys)
+        keys = delete_run_rows(get_run(project, run_id).id)
+    deletions.remove_files(storage, keys)
+
+
+def delete_run_rows(run_id: str) -> list[str]:
+    """Delete a run's rows, listing its files for removal; return their keys (inside a transaction)."""
+    keys = delete_result_rows(Result.select(Result.id).where(Result.run == run_id))
+    Run.delete().where(Run.id == run_id).execute()
+    return keys
 
 
 def delete_result(project: Project, result_id: str, storage: Storage) -> None:
     """Delete a result with its attachments; remove the files once committed."""
     with write_transaction():
         result = get_result(project, result_id)
-        keys = _delete_attachments(Result.select(Result.id).where(Result.id == result.id))
-        Result.delete().where(Result.id == result.id).execute()
-    _remove_files(storage, keys)
+        keys = delete_result_rows(Result.select(Result.id).where(Result.id == result.id))
+    deletions.remove_files(storage, keys)
 
 
-def _delete_attachments(results: peewee.Select) -> list[str]:
-    """Delete the attachment rows of ``results``; return their storage keys.
+def delete_result_rows(results: peewee.Select) -> list[str]:
+    """Delete ``results`` and their attachments, listing the files for removal; return their keys.
 
-    On PostgreSQL the result rows are locked first, so an upload racing with the delete
-    cannot add an attachment (and a file) that the delete would not see. SQLite writers are
-    serialised by the write transaction already.
+    Runs inside the caller's transaction. On PostgreSQL the result rows are locked first, so
+    an upload racing with the delete cannot add an attachment (and a file) that the delete
+    would not see. SQLite writers are serialised by the write transaction already.
     """
     if not is_sqlite(database):
         database.execute(results.clone().for_update())
     owned = Attachment.result.in_(results)
     keys = [key for (key,) in Attachment.select(Attachment.storage_key).where(owned).tuples()]
+    deletions.schedule(keys)
     Attachment.delete().where(owned).execute()
+    Result.delete().where(Result.id.in_(results)).execute()
     return keys
-
-
-def _remove_files(storage: Storage, keys: list[str]) -> None:
-    for key in keys:
-        try:
-            storage.delete(key)
-        except OSError as ex:
-            log.error("Cannot remove attachment file %s: %s", key, ex)

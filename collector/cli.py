@@ -32,9 +32,12 @@ def cmd_serve(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
 
     from collector.app import create_app
     from collector.attachments import upload_limits
+    from collector.housekeeping import Housekeeper
+    from collector.storage import open_storage
 
     db = _open(settings)
-    app = create_app(settings, db)
+    storage = open_storage(settings)
+    app = create_app(settings, db, storage)
     body_limit = max(settings.max_body_bytes, upload_limits(settings).request_bytes)
     server = waitress.create_server(
         app,
@@ -58,12 +61,14 @@ def cmd_serve(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     )
     print(f"  Web:      http://{host}:{port}/  (sign in with a read token)", file=out, flush=True)
     print(f"  Database: {settings.database_url}", file=out, flush=True)
+    housekeeper = Housekeeper(settings, db, storage).start()
     try:
         server.run()
     except KeyboardInterrupt:
         pass  # Ctrl-C is the normal way to stop a foreground server
     finally:
         server.close()
+        housekeeper.stop()
     return 0
 
 
@@ -226,6 +231,44 @@ def cmd_results(args, settings, out) -> int:
     return 0
 
 
+def cmd_prune(args, settings, out) -> int:
+    from collector.projects import get_project
+    from collector.retention import describe_run, prune, summarise
+    from collector.storage import open_storage
+
+    db = _open(settings)
+    storage = open_storage(settings)
+    with db.connection_context():
+        project = get_project(args.project) if args.project else None
+        report = prune(
+            storage,
+            args.older_than,
+            args.keep_last,
+            dry_run=args.dry_run,
+            project=project,
+            on_run=lambda run: print(describe_run(run, args.dry_run), file=out, flush=True),
+        )
+    for line in summarise(report, args.keep_last):
+        print(line, file=out)
+    return 1 if report.files_failed else 0
+
+
+def _days(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of days") from None
+    if not 0 <= number <= 100_000:
+        raise argparse.ArgumentTypeError(f"{value!r}: give a number of days from 0 up")
+    return number
+
+
+def _runs(value: str) -> int:
+    if not value.strip().isdigit():
+        raise argparse.ArgumentTypeError(f"{value!r}: give a whole number of runs from 0 up")
+    return int(value)
+
+
 def cmd_replay(args, settings, out) -> int:
     # The journal and its sender belong to the plugin; the CLI only gives them a command.
     import os
@@ -233,7 +276,7 @@ def cmd_replay(args, settings, out) -> int:
     from pytest_qahub.replay import replay
 
     token = args.token or os.environ.get("QAHUB_TOKEN")
-    return replay([Path(p) for p in args.paths], args.url, token, out, args.run)
+    return replay([Path(p) for p in args.paths], args.url, token, out, args.run, verbose=args.verbose)
 
 
 def _table(headers: Sequence[str], rows: list[Sequence[str]], out: TextIO) -> None:
@@ -325,6 +368,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "paths", nargs="*", metavar="PATH", help="journal files or folders (default .qahub/journal)"
     )
+    p.add_argument("-v", "--verbose", action="store_true", help="also name the journals delivered earlier")
+    p = add(
+        sub,
+        "prune",
+        cmd_prune,
+        "Delete old runs with their results and attachment files; print what went (or would).",
+    )
+    p.add_argument(
+        "--older-than",
+        type=_days,
+        required=True,
+        metavar="DAYS",
+        help="delete runs created more than DAYS days ago",
+    )
+    p.add_argument(
+        "--keep-last",
+        type=_runs,
+        default=0,
+        metavar="N",
+        help="keep the N newest runs of each branch whatever their age (default 0)",
+    )
+    p.add_argument("--dry-run", action="store_true", help="only print what would be deleted")
+    p.add_argument("--project", metavar="KEY", help="prune this project only (default: every project)")
     return parser
 
 

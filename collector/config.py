@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, ValidationError
+from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///.qahub/qahub.db"
@@ -21,6 +21,11 @@ class Settings(BaseSettings):
 
     database_url: str = Field(default=DEFAULT_DATABASE_URL, min_length=1)
     storage_dir: Path = Path(".qahub/attachments")
+    #: ``s3://bucket/prefix``: attachments in an S3-compatible store instead of ``storage_dir``.
+    storage_url: str | None = None
+    #: Answer downloads with a redirect to a presigned URL of the store (S3 only).
+    storage_presign: bool = False
+    storage_presign_ttl_s: int = Field(default=60, gt=0, le=7 * 24 * 3600)
     attachment_max_bytes: int = Field(
         default=10 * MIB,
         gt=0,
@@ -36,6 +41,20 @@ class Settings(BaseSettings):
     #: Signs the web page's session cookie; unset: a random key kept next to ``storage_dir``.
     secret_key: str | None = Field(default=None, min_length=16)
     session_max_age: int = Field(default=12 * 3600, gt=0)
+    #: ``qahub serve`` prunes runs older than this many days once a day; 0 switches it off.
+    retention_days: int = Field(default=0, ge=0)
+    #: What the daily prune keeps whatever its age: the newest runs of each branch.
+    retention_keep_last: int = Field(default=0, ge=0)
+
+    @field_validator("storage_url")
+    @classmethod
+    def _s3_url(cls, value: str | None) -> str | None:
+        if value is None or value.strip() == "":
+            return None
+        from collector.s3storage import parse_s3_url
+
+        parse_s3_url(value)  # raises ValueError with the reason
+        return value.strip()
 
 
 class SettingsError(Exception):

@@ -25,7 +25,7 @@ from collector.errors import BadRequest, PayloadTooLarge, ServiceUnavailable
 from collector.projects import get_project
 from collector.results import upsert_results
 from collector.schema import upgrade
-from collector.storage import DirectoryStorage
+from collector.storage import open_storage
 
 
 def embedded_settings(root: Path, database_url: str | None = None) -> Settings:
@@ -50,7 +50,7 @@ class EmbeddedCollector:
         self.settings = settings
         self.db = open_database(settings)
         upgrade(self.db)
-        self.storage = DirectoryStorage(settings.storage_dir)
+        self.storage = open_storage(settings)
         self._lock = threading.Lock()  # the plugin writes from one sender thread; be safe anyway
         with self._session():
             self.project = get_project()

@@ -155,6 +155,19 @@ class Attachment(BaseModel):
     created_at = peewee.DateTimeField(default=utcnow)
 
 
+class PendingDeletion(BaseModel):
+    """A stored file to remove: no attachment row points at it (any more, or yet).
+
+    Written in the transaction that deletes the rows (or before an upload starts), so a file
+    whose removal failed, or whose process died, is never forgotten; removed once the file is.
+    """
+
+    key = peewee.CharField(max_length=255, primary_key=True)
+    due_at = peewee.DateTimeField(index=True)
+    attempts = peewee.IntegerField(default=0)
+    last_error = peewee.TextField(null=True)
+
+
 class SchemaVersion(BaseModel):
     """The schema version this database was last upgraded to (one row)."""
 

@@ -254,6 +254,7 @@ def build_spec() -> dict:
                 404,
                 413,
                 415,
+                503,
                 requestBody=multipart,
             ),
         },
@@ -268,7 +269,11 @@ def build_spec() -> dict:
                         "description": "The file's bytes, with the MIME type detected at upload",
                         "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
                     },
-                    **_errors(404),
+                    "307": {
+                        "description": "With QAHUB_STORAGE_PRESIGN=1: the Location is a short-lived "
+                        "URL of the object store that serves the file with the same type and disposition"
+                    },
+                    **_errors(404, 503),
                 },
             },
         },
@@ -300,11 +305,11 @@ def build_spec() -> dict:
         "/api/v1/me": {"get": _op("The token's project and scopes", "200", {"type": "object"})},
         "/api/v1/healthz": {
             "get": {
-                "summary": "Liveness and database check",
+                "summary": "Liveness, database and attachment storage check",
                 "security": [],
                 "responses": {
                     "200": {"description": "OK"},
-                    "503": {"description": "Database unavailable"},
+                    "503": {"description": "Database or attachment storage unavailable"},
                 },
             }
         },

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import peewee
 
 from collector.db import is_sqlite, write_transaction
-from collector.models import ALL_MODELS, Project, Run, SchemaVersion
+from collector.models import ALL_MODELS, PendingDeletion, Project, Run, SchemaVersion
 
 DEFAULT_PROJECT_KEY = "default"
 _PG_LOCK_ID = 0x51A4B  # any constant shared by every collector process
@@ -39,7 +39,12 @@ def _v2_run_tags(db: peewee.Database) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[peewee.Database], None]] = [_v1_initial, _v2_run_tags]
+def _v3_pending_deletions(db: peewee.Database) -> None:
+    """Files to remove from storage after their rows are gone, retried until they are."""
+    db.create_tables([PendingDeletion], safe=True)
+
+
+MIGRATIONS: list[Callable[[peewee.Database], None]] = [_v1_initial, _v2_run_tags, _v3_pending_deletions]
 LATEST_VERSION = len(MIGRATIONS)
 
 

@@ -7,6 +7,9 @@ upload to a code's result; ``attachment_done`` / ``attachment_refused`` settle t
 Loading a journal yields the results and attachments no later record settles. A
 truncated last line (a killed process) is ignored.
 
+Journals with nothing left to send are removed by `prune_delivered` once a session ends,
+beyond the newest few (``--qahub-keep-journals``).
+
 Two processes append to a live journal: the test process (results, attachments) and the
 delivery process (the marks). Both open it with ``O_APPEND`` and write whole lines in one
 ``write``, so their lines never mix; the delivery process reads new lines with `Follower`.
@@ -17,6 +20,7 @@ from __future__ import annotations
 import os
 import secrets
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -344,3 +348,79 @@ class Follower:
 
     def close(self) -> None:
         self._handle.close()
+
+
+@dataclass(frozen=True)
+class KeepJournals:
+    """Which delivered journals to keep: those of the newest ``sessions``, or of the last ``days``."""
+
+    sessions: int | None = None
+    days: float | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> KeepJournals:
+        """Read ``N`` (sessions) or ``Nd`` (days); raise ValueError with the form expected."""
+        value = str(text).strip().lower()
+        try:
+            if value.endswith("d"):
+                days = float(value[:-1])
+                if days >= 0:
+                    return cls(days=days)
+            elif int(value) >= 0:
+                return cls(sessions=int(value))
+        except ValueError:
+            pass
+        raise ValueError("give a number of sessions (20) or of days (7d)")
+
+    def __str__(self) -> str:
+        return f"{self.days:g}d" if self.days is not None else str(self.sessions)
+
+
+DEFAULT_KEEP = KeepJournals(sessions=20)
+#: A journal written to within this many seconds may belong to a session still running elsewhere.
+QUIET_S = 3600.0
+
+
+def _writer_alive(path: Path) -> bool:
+    """Whether the process that wrote a journal (its name holds the pid) still runs here."""
+    try:
+        pid = int(path.name.split("-")[1])
+    except (IndexError, ValueError):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # it exists, owned by someone else
+    return True
+
+
+def prune_delivered(directory: Path, keep: KeepJournals, now: float | None = None) -> list[Path]:
+    """Remove the journals with nothing left to send that ``keep`` does not keep; return them.
+
+    A journal is kept whenever anything in it is undelivered (results or attachments), when
+    its session may still be running, and when ``keep`` names it. Journal names start with
+    their session's start time, so they sort oldest first.
+    """
+    now = time.time() if now is None else now
+    try:
+        newest_first = sorted(directory.glob("*.jsonl"), reverse=True)
+    except OSError:
+        return []
+    removed: list[Path] = []
+    for index, path in enumerate(newest_first):
+        if keep.sessions is not None and index < keep.sessions:
+            continue
+        try:
+            age = now - path.stat().st_mtime
+            if (keep.days is not None and age < keep.days * 86400) or age < QUIET_S or _writer_alive(path):
+                continue
+            state = load(path)
+            if state.pending or state.attachments:
+                continue  # `qahub replay` still has work here
+            path.unlink()
+        except (OSError, ValueError):
+            continue  # gone already, unreadable, or not a journal: not ours to judge
+        removed.append(path)
+    return removed

@@ -58,6 +58,17 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(XdistHooks(reporter), "qahub-xdist")
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Remove old journals with nothing left to send (after the reporter closed this session's)."""
+    settings = config.stash.get(SETTINGS_KEY, None)
+    if settings is None or _is_xdist_worker(config):
+        return
+    from .journal import default_directory, prune_delivered
+
+    prune_delivered(default_directory(config.rootpath), settings.keep_journals)
+
+
 @pytest.fixture
 def qahub_attach(request: pytest.FixtureRequest) -> Attacher:
     """Attach a file or bytes to this test's QAHub result.

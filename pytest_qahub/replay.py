@@ -48,12 +48,18 @@ class _Unmarked:
 
 
 def replay(
-    paths: list[Path], url: str | None, token: str | None, out: TextIO, run_id: str | None = None
+    paths: list[Path],
+    url: str | None,
+    token: str | None,
+    out: TextIO,
+    run_id: str | None = None,
+    verbose: bool = False,
 ) -> int:
     """Send every journal's undelivered results (or copy all of them elsewhere); return an exit code.
 
     Safe to run twice: delivered results are marked and skipped, and the server's
-    upsert never lets an older result overwrite a newer one.
+    upsert never lets an older result overwrite a newer one. Journals delivered earlier are
+    named only when ``verbose``.
 
     Returns:
         0 when nothing is left to send, 1 when something could not be delivered or
@@ -64,12 +70,23 @@ def replay(
     if not files:
         out.write("qahub replay: no journals found\n")
         return 0
+    quiet = 0
     for path in files:
-        code = max(code, _replay_one(path, url, token, out, run_id))
+        outcome = _replay_one(path, url, token, out, run_id, verbose)
+        if outcome is None:
+            quiet += 1
+        else:
+            code = max(code, outcome)
+    if quiet == len(files):
+        journals = "1 journal" if quiet == 1 else f"{quiet} journals"
+        out.write(f"qahub replay: nothing to send ({journals}, all delivered earlier)\n")
     return code
 
 
-def _replay_one(path: Path, url: str | None, token: str | None, out: TextIO, run_id: str | None) -> int:
+def _replay_one(
+    path: Path, url: str | None, token: str | None, out: TextIO, run_id: str | None, verbose: bool
+) -> int | None:
+    """Replay one journal; return its exit code, or None when it had nothing to send and said nothing."""
     try:
         state = load(path)
     except (OSError, ValueError) as ex:
@@ -85,6 +102,8 @@ def _replay_one(path: Path, url: str | None, token: str | None, out: TextIO, run
     # A copy sends results only: the journal's attachment files belong to its own target.
     files = [] if copying else state.attachments
     if not entries and not files:
+        if not verbose:
+            return None
         out.write(f"{path}: nothing to send ({state.delivered} delivered earlier)\n")
         return 0
     try:

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import pytest
 
 from .inputs import bearer_token, collector_url
+from .journal import DEFAULT_KEEP, KeepJournals
 
 T = TypeVar("T")
 
@@ -32,6 +33,7 @@ class Settings:
     framework: str = "pytest"
     flush_timeout: float = 10.0
     screenshots: str = "failed"
+    keep_journals: KeepJournals = DEFAULT_KEEP
 
     @property
     def embedded(self) -> bool:
@@ -64,6 +66,9 @@ SPECS: dict[str, _Spec] = {
     ),
     "screenshots": _Spec(
         "--qahub-screenshots", "qahub_screenshots", "QAHUB_SCREENSHOTS", "qahub_screenshots"
+    ),
+    "keep_journals": _Spec(
+        "--qahub-keep-journals", "qahub_keep_journals", "QAHUB_KEEP_JOURNALS", "qahub_keep_journals"
     ),
 }
 
@@ -192,6 +197,7 @@ def resolve_settings(config: pytest.Config, environ: Mapping[str, str] | None = 
         framework=_resolve(config, "framework", _label, "pytest", env),
         flush_timeout=_resolve(config, "flush_timeout", _seconds, 10.0, env),
         screenshots=_resolve(config, "screenshots", _choice(SCREENSHOT_CHOICES), "failed", env),
+        keep_journals=_resolve(config, "keep_journals", KeepJournals.parse, DEFAULT_KEEP, env),
     )
 
 
@@ -252,6 +258,12 @@ def add_options(parser: pytest.Parser) -> None:
         dest="qahub_screenshots",
         metavar="failed|off",
         help="upload screenshots of failed browser tests (default failed)",
+    )
+    group.addoption(
+        "--qahub-keep-journals",
+        dest="qahub_keep_journals",
+        metavar="N|Nd",
+        help=f"delivered journals to keep: the last N sessions', or Nd days' (default {DEFAULT_KEEP})",
     )
     for spec in SPECS.values():
         if spec.ini is not None:

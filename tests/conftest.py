@@ -17,8 +17,10 @@ from collector.db import open_database
 from collector.models import Project
 from collector.projects import get_project
 from collector.schema import upgrade
+from collector.storage import Storage, open_storage
 from tests.support.databases import database_url_for
 from tests.support.server import CollectorServer
+from tests.support.storages import S3Server, new_bucket, use_s3
 
 #: Plugins of the test tools (schemathesis, hypothesis, anyio) that cost a pytest subprocess
 #: seconds of imports and play no part in the sessions the plugin tests run.
@@ -54,6 +56,7 @@ class Api:
     db: peewee.Database
     project: Project
     token: str
+    storage: Storage | None = None
 
     def token_for(self, scopes: str = "read,write", project: Project | None = None) -> str:
         with self.db.connection_context():
@@ -82,15 +85,22 @@ class Api:
         return self.post("/cases", json={"code": code, "title": title}).json["data"]["id"]
 
 
-def make_api(database_url: str, storage_dir: Path, **overrides: object) -> Api:
-    """Build an app on ``database_url`` and a client holding a read/write token."""
+def make_api(
+    database_url: str, storage_dir: Path, storage: Storage | None = None, **overrides: object
+) -> Api:
+    """Build an app on ``database_url`` and a client holding a read/write token.
+
+    ``storage`` defaults to the one the settings name (a directory at ``storage_dir``).
+    """
     settings = Settings(database_url=database_url, storage_dir=storage_dir, **overrides)
     db = open_database(settings)
     upgrade(db)
+    storage = storage or open_storage(settings)
     with db.connection_context():
         project = get_project()
         token = tokens.create_token(project, ("read", "write"))[1]
-    return Api(falcon.testing.TestClient(create_app(settings, db)), settings, db, project, token)
+    client = falcon.testing.TestClient(create_app(settings, db, storage))
+    return Api(client, settings, db, project, token, storage)
 
 
 @pytest.fixture
@@ -105,6 +115,21 @@ def api(database_url: str, tmp_path: Path) -> Iterator[Api]:
 def sqlite_api(sqlite_url: str, tmp_path: Path) -> Api:
     """The API in process on SQLite only (for tests whose subject is not the database)."""
     return make_api(sqlite_url, tmp_path / "attachments")
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """moto's S3 server on a free loopback port, for the session (tests use buckets of their own)."""
+    server = S3Server()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_url(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> str:
+    """``s3://<a new bucket>/attachments``, with boto3 pointed at moto through the AWS variables."""
+    use_s3(s3_server, monkeypatch)
+    return f"s3://{new_bucket()}/attachments"
 
 
 @pytest.fixture(scope="session")

@@ -88,14 +88,29 @@ class ResultAttachments:
 
 
 class AttachmentItem:
-    """Download one attachment's bytes with headers that keep a browser from running them."""
+    """Download one attachment's bytes with headers that keep a browser from running them.
+
+    When the storage presigns (``QAHUB_STORAGE_PRESIGN=1``), the answer is a redirect to a
+    short-lived URL of the object store that serves the file with the same type and disposition.
+    """
 
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, attachment_id: str) -> None:
         attachment = attachments.get_attachment(req.context.project, attachment_id)
-        send_attachment(resp, self.storage, attachment)
+        url = self.storage.download_url(
+            attachment.storage_key,
+            attachment.file_name,
+            _download_type(attachment.mime_type),
+            content_disposition(attachment.file_name),
+        )
+        if url is None:
+            send_attachment(resp, self.storage, attachment)
+            return
+        resp.status = falcon.HTTP_307
+        resp.location = url
+        resp.set_headers({"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
 
 
 def send_attachment(

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 import falcon
 import peewee
 
 from collector.openapi import build_spec
+from collector.storage import Storage, StorageError
+
+log = logging.getLogger("collector")
 
 
 class Me:
@@ -25,8 +30,9 @@ class Me:
 class Health:
     auth = "none"
 
-    def __init__(self, db: peewee.Database) -> None:
+    def __init__(self, db: peewee.Database, storage: Storage) -> None:
         self.db = db
+        self.storage = storage
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         try:
@@ -35,7 +41,14 @@ class Health:
             resp.status = falcon.HTTP_503
             resp.media = {"status": "unavailable", "database": type(ex).__name__}
             return
-        resp.media = {"status": "ok", "database": "ok"}
+        try:
+            self.storage.check()
+        except StorageError as ex:
+            log.warning("Health check: %s", ex.message)  # the reason stays out of the open answer
+            resp.status = falcon.HTTP_503
+            resp.media = {"status": "unavailable", "database": "ok", "storage": "unavailable"}
+            return
+        resp.media = {"status": "ok", "database": "ok", "storage": "ok"}
 
 
 class OpenApi:

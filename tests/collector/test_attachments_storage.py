@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -14,8 +15,9 @@ from collector.config import MIB, Settings
 from collector.errors import BadRequest, PayloadTooLarge
 from collector.multipart import Limits, receive_files
 from collector.resources.attachments import CappedReader
-from collector.storage import STALE_TEMP_S, DirectoryStorage
+from collector.storage import STALE_TEMP_S, DirectoryStorage, StorageError
 from tests.collector import attachment_samples as samples
+from tests.conftest import Api
 
 
 def temp_with(storage: DirectoryStorage, data: bytes) -> str:
@@ -143,3 +145,32 @@ def test_a_missing_closing_boundary_is_a_bad_request(tmp_path: Path) -> None:
     with pytest.raises(BadRequest, match="truncated"):
         receive(tmp_path, body[: body.rindex(b"--qahub")], Limits(MIB, 2 * MIB, 5))
     assert list((tmp_path / ".tmp").iterdir()) == []
+
+
+def test_the_directory_check_names_a_missing_or_replaced_directory(tmp_path: Path) -> None:
+    storage = DirectoryStorage(tmp_path / "files")
+    storage.check()
+    shutil.rmtree(storage.temp_dir)
+    with pytest.raises(StorageError, match=r"The attachments directory .*\.tmp is missing"):
+        storage.check()
+    shutil.rmtree(storage.root)
+    storage.root.write_text("a file where the directory was")
+    with pytest.raises(StorageError, match="is missing"):
+        storage.check()
+
+
+def test_healthz_is_503_when_the_attachments_directory_is_gone(sqlite_api: Api) -> None:
+    shutil.rmtree(sqlite_api.settings.storage_dir)
+    response = sqlite_api.client.simulate_get("/healthz")
+    assert response.status_code == 503
+    assert response.json == {"status": "unavailable", "database": "ok", "storage": "unavailable"}
+
+
+def test_delete_many_reports_what_it_could_not_remove(tmp_path: Path) -> None:
+    storage = DirectoryStorage(tmp_path)
+    storage.save_from_temp(temp_with(storage, b"x"), "cgone00001")
+    blocked = storage.path_for("cstuck0001")
+    (blocked / "inside").mkdir(parents=True)  # a directory where a file should be: unlink fails
+    failed = storage.delete_many(["cgone00001", "cstuck0001", "cnever0001"])
+    assert list(failed) == ["cstuck0001"]
+    assert not storage.exists("cgone00001")

@@ -102,3 +102,67 @@ def test_help_explains_every_command(env) -> None:
     text = qahub(env, "--help")
     for command in ("serve", "project", "token", "run", "case", "results"):
         assert command in text
+
+
+def backdate(env: dict[str, str], run_id: str, days: float) -> None:
+    """Make a run look created ``days`` ago (the CLI creates runs now)."""
+    import datetime as dt
+
+    from collector.config import Settings
+    from collector.db import open_database
+    from collector.models import Run, utcnow
+
+    db = open_database(Settings(database_url=env["QAHUB_DATABASE_URL"]))
+    with db.connection_context():
+        Run.update(created_at=utcnow() - dt.timedelta(days=days)).where(Run.id == run_id).execute()
+    db.close_all()
+
+
+@pytest.mark.slow  # ten commands, each a process of its own
+def test_prune_prints_what_it_removes_and_a_dry_run_removes_nothing(env, tmp_path: Path) -> None:
+    env = {**env, "QAHUB_STORAGE_DIR": str(tmp_path / "files")}
+    oldest, old, recent = (qahub(env, "run", "create", "--name", name).strip() for name in ("a", "b", "c"))
+    backdate(env, oldest, 90)
+    backdate(env, old, 60)
+    dry = qahub(env, "prune", "--older-than", "30", "--dry-run").splitlines()
+    assert [line.split()[:4] for line in dry[:2]] == [
+        ["would", "remove", "run", oldest],
+        ["would", "remove", "run", old],
+    ]
+    assert dry[2].startswith("Would remove 2 runs created before ")
+    assert dry[2].endswith("(dry run: nothing was deleted).")
+    assert all(run in qahub(env, "run", "list") for run in (oldest, old, recent))
+    kept = qahub(env, "prune", "--older-than", "30", "--keep-last", "2").splitlines()
+    assert kept[0].startswith(f"removed run {oldest} 'a' (project default, created ")
+    assert kept[1].startswith("Removed 1 runs created before ")
+    assert kept[1].endswith(", keeping the 2 newest runs of each branch: 0 results, 0 attachments (0.0 MiB).")
+    listing = qahub(env, "run", "list")
+    assert oldest not in listing and old in listing and recent in listing
+    assert "Removed 1 runs" in qahub(env, "prune", "--older-than", "30")
+    assert "Nothing to prune: no run created before " in qahub(env, "prune", "--older-than", "30")
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--older-than", "lots"], "'lots' is not a number of days"),
+        (["--older-than", "-1"], "give a number of days from 0 up"),
+        (["--older-than", "7", "--keep-last", "-2"], "give a whole number of runs"),
+        ([], "the following arguments are required: --older-than"),
+    ],
+)
+def test_prune_explains_a_bad_argument(env, args: list[str], says: str) -> None:
+    assert says in failing(env, "prune", *args)
+
+
+def test_replay_names_journals_delivered_earlier_only_when_asked(env, tmp_path: Path) -> None:
+    from pytest_qahub.journal import Journal
+
+    journal = Journal.create(tmp_path / "journal", url="http://127.0.0.1:9", run_id="r1")
+    entry = journal.append_result({"test_case_code": "TC-1", "status": "PASSED"})
+    journal.mark_delivered([entry.seq])
+    journal.close()
+    quiet = qahub(env, "replay", str(tmp_path / "journal"))
+    assert quiet == "qahub replay: nothing to send (1 journal, all delivered earlier)\n"
+    named = qahub(env, "replay", "--verbose", str(tmp_path / "journal"))
+    assert named == f"{journal.path}: nothing to send (1 delivered earlier)\n"

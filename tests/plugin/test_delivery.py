@@ -111,7 +111,10 @@ def test_a_collector_down_all_session_leaves_everything_for_one_replay(
 
     again = io.StringIO()
     assert replay([journals], None, fresh_server.token, again) == 0
-    assert "nothing to send (30 delivered earlier)" in again.getvalue()
+    assert again.getvalue() == "qahub replay: nothing to send (1 journal, all delivered earlier)\n"
+    named = io.StringIO()
+    assert replay([journals], None, fresh_server.token, named, verbose=True) == 0
+    assert "nothing to send (30 delivered earlier)" in named.getvalue()
     assert fresh_server.results(run) == rows
 
 

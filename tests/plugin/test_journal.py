@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import pytest
 
-from pytest_qahub.journal import Entry, Follower, Journal, load
+from pytest_qahub.journal import QUIET_S, Entry, Follower, Journal, KeepJournals, load, prune_delivered
 
 
 def payload(code: str) -> dict[str, str]:
@@ -123,3 +125,88 @@ def test_marks_from_another_handle_interleave_whole_lines(journal: Journal) -> N
     assert state.corrupt_lines == 0
     assert state.delivered == 50
     assert state.pending == []
+
+
+def finished_journal(
+    directory: Path, started: str, delivered: bool = True, age_s: float = 2 * QUIET_S
+) -> Path:
+    """A journal of a session that started at ``started`` (YYYYmmddTHHMMSS) in a process now gone."""
+    path = directory / f"{started}-{dead_pid()}-abc123.jsonl"
+    header = '{"type":"header","version":1,"url":"http://h:1","run":"r"}\n'
+    result = '{"type":"result","seq":1,"result":{"test_case_code":"TC-1","status":"PASSED"}}\n'
+    mark = '{"type":"delivered","seqs":[1]}\n' if delivered else ""
+    path.write_text(header + result + mark)
+    stamp = time.time() - age_s
+    os.utime(path, (stamp, stamp))
+    return path
+
+
+def dead_pid() -> int:
+    """A pid no process has: the kernel hands out pids below ``pid_max``."""
+    return int(Path("/proc/sys/kernel/pid_max").read_text())
+
+
+def test_delivered_journals_beyond_the_newest_sessions_are_removed(tmp_path: Path) -> None:
+    days = [finished_journal(tmp_path, f"202605{day:02d}T120000") for day in range(1, 6)]
+    removed = prune_delivered(tmp_path, KeepJournals(sessions=2))
+    assert sorted(removed) == days[:3]
+    assert sorted(tmp_path.iterdir()) == days[3:]
+    assert prune_delivered(tmp_path, KeepJournals(sessions=0)) == sorted(days[3:], reverse=True)
+
+
+def test_a_journal_with_anything_undelivered_is_never_removed(tmp_path: Path, journal: Journal) -> None:
+    waiting = finished_journal(tmp_path, "20260501T120000", delivered=False)
+    journal.append_attachment("TC-1", "/tmp/shot.png", "shot.png", "image/png")
+    journal.close()
+    old = time.time() - 2 * QUIET_S
+    os.utime(journal.path, (old, old))
+    assert prune_delivered(tmp_path, KeepJournals(sessions=0)) == []
+    assert waiting.exists()
+    assert prune_delivered(journal.path.parent, KeepJournals(sessions=0)) == []
+    assert journal.path.exists()  # an attachment is still to upload
+
+
+def test_journals_of_the_last_days_are_kept(tmp_path: Path) -> None:
+    week_old = finished_journal(tmp_path, "20260501T120000", age_s=7 * 86400 + 60)
+    day_old = finished_journal(tmp_path, "20260507T120000", age_s=86400)
+    assert prune_delivered(tmp_path, KeepJournals(days=7)) == [week_old]
+    assert day_old.exists()
+
+
+def test_a_journal_a_session_may_still_write_is_kept(tmp_path: Path, journal: Journal) -> None:
+    entry = journal.append_result(payload("TC-1"))
+    journal.mark_delivered([entry.seq])  # delivered so far, but this process goes on
+    old = time.time() - 2 * QUIET_S
+    os.utime(journal.path, (old, old))
+    recent = finished_journal(tmp_path, "20260501T120000", age_s=60)  # a session elsewhere, just now
+    assert prune_delivered(journal.path.parent, KeepJournals(sessions=0)) == []
+    assert prune_delivered(tmp_path, KeepJournals(sessions=0)) == []
+    assert recent.exists() and journal.path.exists()
+
+
+def test_files_that_are_not_journals_are_left_alone(tmp_path: Path) -> None:
+    stranger = tmp_path / "20260501T120000-1-notes.jsonl"
+    stranger.write_text("not a journal\n")
+    os.utime(stranger, (0, 0))
+    assert prune_delivered(tmp_path, KeepJournals(sessions=0)) == []
+    assert prune_delivered(tmp_path / "missing", KeepJournals(sessions=0)) == []
+    assert stranger.exists()
+
+
+@pytest.mark.parametrize("text", ["", "x", "-1", "1.5", "d", "-2d", "7 days"])
+def test_a_keep_setting_is_sessions_or_days(text: str) -> None:
+    with pytest.raises(ValueError, match=r"give a number of sessions \(20\) or of days \(7d\)"):
+        KeepJournals.parse(text)
+
+
+def test_a_session_removes_old_delivered_journals_when_it_ends(pytester: pytest.Pytester) -> None:
+    journals = pytester.path / ".qahub" / "journal"
+    journals.mkdir(parents=True)
+    old = [finished_journal(journals, f"202605{day:02d}T120000") for day in (1, 2)]
+    waiting = finished_journal(journals, "20260503T120000", delivered=False)
+    pytester.makepyfile("def test_a(): pass")
+    result = pytester.runpytest_subprocess("--qahub-run=local-1", "--qahub-keep-journals=1")
+    assert result.ret == 0
+    left = sorted(journals.glob("*.jsonl"))
+    assert waiting in left and not any(path in left for path in old)
+    assert len(left) == 2  # this session's journal, and the one still waiting for replay

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from pytest_qahub.journal import KeepJournals
 from pytest_qahub.settings import Settings, resolve_settings
 
 
@@ -97,6 +98,13 @@ def test_a_trailing_slash_is_dropped_from_the_url(pytester: pytest.Pytester) -> 
         ([f"--qahub-framework={'x' * 101}"], {}, "", "Invalid --qahub-framework 'xxx"),
         ([], {"QAHUB_FRAMEWORK": "py\x00test"}, "", r"Invalid --qahub-framework 'py\x00test' (from QAHUB"),
         (["--qahub-flush-timeout=-1"], {}, "", "Invalid --qahub-flush-timeout '-1'"),
+        (
+            [],
+            {},
+            "qahub_keep_journals = a week",
+            "Invalid --qahub-keep-journals 'a week' (from ini qahub_keep_journals",
+        ),
+        (["--qahub-keep-journals=-1"], {}, "", "Invalid --qahub-keep-journals '-1' (from --qahub-keep"),
     ],
 )
 def test_a_bad_value_is_a_usage_error_naming_the_setting_and_its_source(
@@ -171,3 +179,11 @@ def test_without_a_run_the_plugin_registers_only_its_options_and_marker(
     result = pytester.runpytest_subprocess("--strict-markers")
     result.assert_outcomes(passed=1)
     assert not (pytester.path / ".qahub").exists()
+
+
+def test_journals_are_kept_by_sessions_or_by_days(pytester: pytest.Pytester) -> None:
+    assert resolve(pytester, "--qahub-run=r").keep_journals == KeepJournals(sessions=20)
+    assert resolve(pytester, "--qahub-run=r", "--qahub-keep-journals=3").keep_journals == KeepJournals(3)
+    pytester.makeini("[pytest]\nqahub_keep_journals = 7d\n")
+    assert resolve(pytester, "--qahub-run=r").keep_journals == KeepJournals(days=7)
+    assert str(KeepJournals(days=1.5)) == "1.5d" and str(KeepJournals(sessions=0)) == "0"
