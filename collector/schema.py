@@ -12,7 +12,7 @@ from collections.abc import Callable
 import peewee
 
 from collector.db import is_sqlite, write_transaction
-from collector.models import ALL_MODELS, Project, Run, SchemaVersion
+from collector.models import ALL_MODELS, Project, Result, Run, SchemaVersion
 
 DEFAULT_PROJECT_KEY = "default"
 _PG_LOCK_ID = 0x51A4B  # any constant shared by every collector process
@@ -39,7 +39,23 @@ def _v2_run_tags(db: peewee.Database) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[peewee.Database], None]] = [_v1_initial, _v2_run_tags]
+#: ``(name, table, columns)`` of the indexes the questions across runs need.
+HISTORY_INDEXES = (
+    # A case's results, newest first (its history, the case page): no sort, no scan.
+    ("result_case_history", Result._meta.table_name, ("test_case_id", "executed_at", "id")),
+    # The runs of one branch and environment, newest first (the base run, flaky evidence).
+    ("run_series", Run._meta.table_name, ("project_id", "branch", "environment", "created_at", "id")),
+)
+
+
+def _v3_history_indexes(db: peewee.Database) -> None:
+    """Indexes for a case's history and for the runs of a branch."""
+    for name, table, columns in HISTORY_INDEXES:
+        quoted = ", ".join(f'"{column}"' for column in columns)
+        db.execute_sql(f'CREATE INDEX IF NOT EXISTS "{name}" ON "{table}" ({quoted})')
+
+
+MIGRATIONS: list[Callable[[peewee.Database], None]] = [_v1_initial, _v2_run_tags, _v3_history_indexes]
 LATEST_VERSION = len(MIGRATIONS)
 
 
