@@ -108,6 +108,11 @@ def _times(count: int) -> str:
     return "once" if count == 1 else "twice" if count == 2 else f"{count} times"
 
 
+def _commit(conflict: CommitConflict) -> str:
+    where = f" in environment {conflict.environment}" if conflict.environment is not None else ""
+    return conflict.commit[:12] + where
+
+
 def series_label(branch: str | None, environment: str | None) -> str:
     """Name a series of runs for a person: ``branch main, environment staging``."""
     label = f"branch {branch}" if branch is not None else "no branch"
@@ -143,11 +148,17 @@ class Verdict:
             f"of {series_label(s.branch, s.environment)}"
             for s in self.flips
         ]
-        found += [
-            f"passed {_times(c.passed)} and failed {_times(c.failed)} on commit {c.commit[:12]}"
-            + (f" in environment {c.environment}" if c.environment is not None else "")
-            for c in self.same_commit
-        ]
+        if len(self.same_commit) == 1:
+            (c,) = self.same_commit
+            found.append(f"passed {_times(c.passed)} and failed {_times(c.failed)} on commit {_commit(c)}")
+        elif self.same_commit:
+            first = self.same_commit[:3]
+            shown = ", ".join(f"{_commit(c)} ({c.passed} passed, {c.failed} failed)" for c in first)
+            more = len(self.same_commit) - 3
+            found.append(
+                f"passed and failed on the same commit, on {len(self.same_commit)} commits: {shown}"
+                + (f" and {more} more" if more > 0 else "")
+            )
         if self.passed_on_rerun:
             runs = "1 run" if self.passed_on_rerun == 1 else f"{self.passed_on_rerun} runs"
             found.append(f"failed, then passed on a rerun, in {runs}")
