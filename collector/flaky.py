@@ -281,9 +281,12 @@ def scope_runs(project: Project, scope: Scope) -> list[RunInfo]:
 def verdicts(
     runs: Iterable[RunInfo], test_case_id: str | None = None, failing_in: str | None = None
 ) -> dict[str, Verdict]:
-    """Judge every case with a passing or failing result in ``runs`` (one query), by case id.
+    """Judge the cases of ``runs`` that could be flaky (one query), by case id.
 
-    ``test_case_id`` judges that case only; ``failing_in`` only the cases failing in that run.
+    Those are the cases that failed, or passed on a rerun, in one of the runs: a case that only
+    ever passed there has no evidence, and most cases are such, so their results are not read.
+    ``test_case_id`` judges that one case, whatever it did; ``failing_in`` only the cases
+    failing in that run.
     """
     by_id = {run.id: run for run in runs}
     if not by_id:
@@ -291,27 +294,35 @@ def verdicts(
     param = database.param
     results, cases = Result._meta.table_name, TestCase._meta.table_name
     run_marks = ", ".join([param] * len(by_id))
-    status_marks = ", ".join([param] * len(_JUDGED))
-    failing_marks = ", ".join([param] * len(FAILING_STATUSES))
+    judged = ", ".join([param] * len(_JUDGED))
+    failing = ", ".join([param] * len(FAILING_STATUSES))
+    rerun = f'r."status" = {param} AND r."comment" IS NOT NULL AND r."comment" LIKE {param}'
     sql = (
-        f'SELECT r."run_id", r."test_case_id", c."code", r."status", '
-        f'CASE WHEN r."status" = {param} AND r."comment" LIKE {param} THEN 1 ELSE 0 END '
+        f'SELECT r."run_id", r."test_case_id", c."code", r."status", CASE WHEN {rerun} THEN 1 ELSE 0 END '
         f'FROM "{results}" r JOIN "{cases}" c ON c."id" = r."test_case_id" '
-        f'WHERE r."run_id" IN ({run_marks}) AND r."status" IN ({status_marks})'
+        f'WHERE r."run_id" IN ({run_marks}) AND r."status" IN ({judged})'
     )
-    params: list[object] = ["PASSED", f"%{RERUN_PASS}%", *by_id, *_JUDGED]
+    rerun_params = ["PASSED", f"%{RERUN_PASS}%"]
+    params: list[object] = [*rerun_params, *by_id, *_JUDGED]
     if test_case_id is not None:
         sql += f' AND r."test_case_id" = {param}'
         params.append(test_case_id)
-    if failing_in is not None:
+    elif failing_in is not None:
         sql += (
             f' AND r."test_case_id" IN (SELECT f."test_case_id" FROM "{results}" f '
-            f'WHERE f."run_id" = {param} AND f."status" IN ({failing_marks}))'
+            f'WHERE f."run_id" = {param} AND f."status" IN ({failing}))'
         )
         params += [failing_in, *FAILING_STATUSES]
+    else:  # the suspects: through the status index and the small index of commented results
+        sql += (
+            f' AND r."test_case_id" IN (SELECT f."test_case_id" FROM "{results}" f '
+            f'WHERE f."run_id" IN ({run_marks}) AND f."status" IN ({failing}) '
+            f'UNION SELECT r."test_case_id" FROM "{results}" r WHERE r."run_id" IN ({run_marks}) AND {rerun})'
+        )
+        params += [*by_id, *FAILING_STATUSES, *by_id, *rerun_params]
     outcomes: dict[tuple[str, str], list[Outcome]] = defaultdict(list)
-    for run_id, case_id, code, status, rerun in database.execute_sql(sql, params):
-        outcomes[(case_id, code)].append(Outcome(by_id[run_id], status != "PASSED", bool(rerun)))
+    for run_id, case_id, code, status, passed_on_rerun in database.execute_sql(sql, params):
+        outcomes[(case_id, code)].append(Outcome(by_id[run_id], status != "PASSED", bool(passed_on_rerun)))
     return {case_id: judge(case_id, code, found) for (case_id, code), found in outcomes.items()}
 
 
