@@ -297,10 +297,15 @@ def verdicts(
     judged = ", ".join([param] * len(_JUDGED))
     failing = ", ".join([param] * len(FAILING_STATUSES))
     rerun = f'r."status" = {param} AND r."comment" IS NOT NULL AND r."comment" LIKE {param}'
+    if test_case_id is None and failing_in is None:
+        code, source = 'c."code"', f'"{results}" r JOIN "{cases}" c ON c."id" = r."test_case_id"'
+    else:
+        # A few cases: each row's code is looked up on its own. A join would lead PostgreSQL to
+        # read each of these cases' whole history and filter it by run (40 ms instead of 4).
+        code, source = f'(SELECT c."code" FROM "{cases}" c WHERE c."id" = r."test_case_id")', f'"{results}" r'
     sql = (
-        f'SELECT r."run_id", r."test_case_id", c."code", r."status", CASE WHEN {rerun} THEN 1 ELSE 0 END '
-        f'FROM "{results}" r JOIN "{cases}" c ON c."id" = r."test_case_id" '
-        f'WHERE r."run_id" IN ({run_marks}) AND r."status" IN ({judged})'
+        f'SELECT r."run_id", r."test_case_id", {code}, r."status", CASE WHEN {rerun} THEN 1 ELSE 0 END '
+        f'FROM {source} WHERE r."run_id" IN ({run_marks}) AND r."status" IN ({judged})'
     )
     rerun_params = ["PASSED", f"%{RERUN_PASS}%"]
     params: list[object] = [*rerun_params, *by_id, *_JUDGED]

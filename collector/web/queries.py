@@ -3,7 +3,7 @@
 A page of runs takes two queries (the runs, then one ``GROUP BY`` for all their counts); a page
 of a run's results takes at most four (counts, matching total when searching, the rows, their
 attachments) plus the comparison with its base and its failure groups, however large the run.
-A case's page takes five, the flaky page three.
+A case's page takes six, the flaky page three.
 """
 
 from __future__ import annotations
@@ -186,7 +186,7 @@ CASE_STRIP = 50
 
 
 def case_overview(project: Project, case: TestCase) -> CaseOverview:
-    """Read what a case's page shows: four queries, however long its history."""
+    """Read what a case's page shows: five queries, however long its history."""
     recent, _ = case_history(case, CASE_STRIP, 0)
     scope = flaky.Scope()  # what the flaky page shows by default, so the two agree
     runs = flaky.scope_runs(project, scope)
