@@ -27,7 +27,7 @@ from collector import flaky
 from collector.db import database
 from collector.errors import BadRequest
 from collector.models import FAILING_STATUSES, Project, Result, Run, TestCase
-from collector.runs import get_run, run_dict
+from collector.runs import created_up_to, get_run, run_dict, same_tag
 
 _RESULTS = Result._meta.table_name
 _CASES = TestCase._meta.table_name
@@ -98,9 +98,9 @@ def previous_run(run: Run) -> Run | None:
         Run.select()
         .where(
             (Run.project == run.project_id)
-            & flaky.same(Run.branch, run.branch)
-            & flaky.same(Run.environment, run.environment)
-            & flaky.up_to(run)
+            & same_tag(Run.branch, run.branch)
+            & same_tag(Run.environment, run.environment)
+            & created_up_to(run)
             & (Run.id != run.id)
             & has_results
         )

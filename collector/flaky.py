@@ -22,11 +22,10 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-import peewee
-
 from collector.db import database
 from collector.errors import BadRequest
 from collector.models import FAILING_STATUSES, Project, Result, Run, TestCase
+from collector.runs import created_up_to, same_tag
 
 DEFAULT_WINDOW = 20
 MAX_WINDOW = 200
@@ -246,28 +245,17 @@ class Scope:
         return f"the last {self.window} runs of {whose}{until}"
 
 
-def same(field: peewee.Field, value: str | None) -> peewee.Expression:
-    """``field`` equals ``value``, a missing value matching a missing value."""
-    return field.is_null() if value is None else field == value
-
-
-def up_to(run: Run) -> peewee.Expression:
-    """Runs created before ``run`` (ties broken by id), and ``run`` itself."""
-    anchor = Run.select(Run.created_at).where(Run.id == run.id)
-    return (Run.created_at < anchor) | ((Run.created_at == anchor) & (Run.id <= run.id))
-
-
 def scope_runs(project: Project, scope: Scope) -> list[RunInfo]:
     """Return the runs a scope considers, oldest first (one query on the ``run_series`` index)."""
     where = Run.project == project
     if scope.same_series and scope.up_to is not None:
-        where &= same(Run.branch, scope.up_to.branch) & same(Run.environment, scope.up_to.environment)
+        where &= same_tag(Run.branch, scope.up_to.branch) & same_tag(Run.environment, scope.up_to.environment)
     if scope.branch is not None:
         where &= Run.branch == scope.branch
     if scope.environment is not None:
         where &= Run.environment == scope.environment
     if scope.up_to is not None:
-        where &= up_to(scope.up_to)
+        where &= created_up_to(scope.up_to)
     query = (
         Run.select(Run.id, Run.name, Run.branch, Run.environment, Run.commit, Run.created_at)
         .where(where)
