@@ -13,6 +13,7 @@ from collector.middleware import Authentication, DatabaseSession
 from collector.ratelimit import TokenBuckets, WriteRateLimit
 from collector.resources.attachments import AttachmentItem, ResultAttachments, ResultItem
 from collector.resources.cases import CaseCollection, CaseItem
+from collector.resources.history import CaseResults, FlakyCases, RunCompare, RunFailureGroups
 from collector.resources.meta import Health, Me, OpenApi
 from collector.resources.results import RunResults
 from collector.resources.runs import RunCollection, RunItem
@@ -55,6 +56,10 @@ def create_app(settings: Settings, db: peewee.Database, storage: Storage | None 
     app.add_route(f"{API}/attachments/{{attachment_id}}", AttachmentItem(storage))
     app.add_route(f"{API}/cases", CaseCollection(settings))
     app.add_route(f"{API}/cases/{{ref}}", CaseItem(settings))
+    app.add_route(f"{API}/cases/{{ref}}/results", CaseResults())
+    app.add_route(f"{API}/runs/{{run_id}}/compare", RunCompare())
+    app.add_route(f"{API}/runs/{{run_id}}/failure-groups", RunFailureGroups())
+    app.add_route(f"{API}/flaky", FlakyCases())
     app.add_route(f"{API}/me", Me())
     app.add_route(f"{API}/openapi.json", OpenApi())
     app.add_route(f"{API}/healthz", health)

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import peewee
 
-from collector import cases, runs
+from collector import cases, flaky, runs
+from collector.compare import compare_run
 from collector.config import DEFAULT_DATABASE_URL, Settings, load_settings
 from collector.db import open_database
 from collector.errors import BadRequest, PayloadTooLarge, ServiceUnavailable
@@ -101,6 +102,11 @@ class EmbeddedCollector:
         with self._session():
             outcome = upsert_results(self.project, run_id, results)
         return (207 if outcome.errors else 201), outcome.accepted, outcome.errors
+
+    def compare(self, run_id: str, base_id: str | None = None, window: int = flaky.DEFAULT_WINDOW) -> dict:
+        """Compare a run with ``base_id`` or its previous run, like ``GET /runs/{id}/compare``."""
+        with self._session():
+            return compare_run(self.project, run_id, base_id, window).as_dict()
 
     def upload_attachment(self, result_id: str, files: Sequence[tuple[str, bytes]]) -> list[dict]:
         """Attach ``(file name, content)`` pairs to a result, like ``POST /results/{id}/attachments``."""

@@ -13,6 +13,8 @@ RUN_STATUSES = ("PENDING", "IN_PROGRESS", "COMPLETED")
 #: The optional fields that say where a run comes from.
 RUN_TAGS = ("environment", "branch", "commit", "build_url")
 RESULT_STATUSES = ("PASSED", "FAILED", "BROKEN", "SKIPPED", "UNKNOWN")
+#: The statuses that count as failing when runs are compared and flakiness is judged.
+FAILING_STATUSES = ("FAILED", "BROKEN")
 
 
 def utcnow() -> dt.datetime:

@@ -85,6 +85,123 @@ _ATTACHMENT = {
         "createdAt": {"type": "string", "format": "date-time"},
     },
 }
+_CODES = {"type": "array", "items": {"type": "string"}}
+_RUN_REF = {
+    "type": "object",
+    "required": ["id", "name", "branch", "commit", "environment"],
+    "properties": {
+        "id": {"type": "string"},
+        "name": {"type": "string"},
+        "branch": _TEXT_OR_NULL,
+        "commit": _TEXT_OR_NULL,
+        "environment": _TEXT_OR_NULL,
+    },
+}
+_HISTORY_RESULT = {
+    "allOf": [{"$ref": "#/components/schemas/Result"}],
+    "type": "object",
+    "required": ["run"],
+    "properties": {"run": _RUN_REF},
+}
+_COMPARISON = {
+    "type": "object",
+    "required": [
+        "run",
+        "base",
+        "base_chosen",
+        "new_failures",
+        "fixed",
+        "still_failing",
+        "added",
+        "missing",
+        "flaky",
+        "blocking",
+        "flaky_evidence",
+        "flaky_scope",
+    ],
+    "properties": {
+        "run": {"$ref": "#/components/schemas/Run"},
+        "base": {"oneOf": [{"$ref": "#/components/schemas/Run"}, {"type": "null"}]},
+        "base_chosen": {"type": "string"},
+        "new_failures": _CODES,
+        "fixed": _CODES,
+        "still_failing": _CODES,
+        "added": _CODES,
+        "missing": _CODES,
+        "flaky": _CODES,
+        "blocking": _CODES,
+        "flaky_evidence": {"type": "object", "additionalProperties": _CODES},
+        "flaky_scope": {"type": "string"},
+    },
+}
+_COUNT = {"type": "integer", "minimum": 0}
+_FLAKY_CASE = {
+    "type": "object",
+    "required": [
+        "test_case_id",
+        "test_case_code",
+        "score",
+        "passed",
+        "failed",
+        "last_status",
+        "evidence",
+        "reasons",
+    ],
+    "properties": {
+        "test_case_id": {"type": "string"},
+        "test_case_code": {"type": "string"},
+        "score": _COUNT,
+        "passed": _COUNT,
+        "failed": _COUNT,
+        "last_status": {"enum": ["passing", "failing"]},
+        "evidence": {
+            "type": "object",
+            "required": ["flips", "same_commit", "passed_on_rerun"],
+            "properties": {
+                "flips": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["branch", "environment", "flips", "runs"],
+                        "properties": {
+                            "branch": _TEXT_OR_NULL,
+                            "environment": _TEXT_OR_NULL,
+                            "flips": _COUNT,
+                            "runs": _COUNT,
+                        },
+                    },
+                },
+                "same_commit": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["commit", "environment", "passed", "failed"],
+                        "properties": {
+                            "commit": {"type": "string"},
+                            "environment": _TEXT_OR_NULL,
+                            "passed": _COUNT,
+                            "failed": _COUNT,
+                        },
+                    },
+                },
+                "passed_on_rerun": _COUNT,
+            },
+        },
+        "reasons": _CODES,
+    },
+}
+_FAILURE_GROUP = {
+    "type": "object",
+    "required": ["pattern", "count", "codes", "statuses", "example"],
+    "properties": {
+        "pattern": _TEXT_OR_NULL,
+        "count": _COUNT,
+        "codes": _CODES,
+        "statuses": {"type": "object", "additionalProperties": _COUNT},
+        "example": _TEXT_OR_NULL,
+    },
+}
+_WINDOW = {"type": "integer", "minimum": 2, "maximum": 200, "default": 20}
 _PAGINATION = {
     "type": "object",
     "required": ["total", "limit", "offset"],
@@ -300,6 +417,67 @@ def build_spec() -> dict:
                 413,
                 415,
                 body="CasePatch",
+            ),
+        },
+        "/api/v1/cases/{ref}/results": {
+            "parameters": _path_param("ref"),
+            "get": _op(
+                "A test case's results across runs, newest first (by executed_at), each with its run",
+                "200",
+                _data(_HISTORY_RESULT, True, True),
+                400,
+                404,
+                parameters=_PAGE_PARAMS,
+            ),
+        },
+        "/api/v1/runs/{run_id}/compare": {
+            "parameters": _path_param("run_id"),
+            "get": _op(
+                "Compare a run with a base run: new failures, fixed, still failing, added, missing, flaky",
+                "200",
+                _data(_COMPARISON),
+                400,
+                404,
+                description="Without base, the base is the most recent earlier run of the project on the "
+                "same branch and environment that has results (base_chosen says which rule chose it).",
+                parameters=[
+                    {"name": "base", "in": "query", "schema": {"type": "string", "maxLength": 64}},
+                    {"name": "window", "in": "query", "schema": _WINDOW},
+                ],
+            ),
+        },
+        "/api/v1/runs/{run_id}/failure-groups": {
+            "parameters": _path_param("run_id"),
+            "get": _op(
+                "A run's failures grouped by their error message with numbers, ids and quoted values masked",
+                "200",
+                _data(_FAILURE_GROUP, True),
+                404,
+            ),
+        },
+        "/api/v1/flaky": {
+            "get": _op(
+                "The project's flaky test cases in its last runs, with their evidence, worst first",
+                "200",
+                {
+                    **_data(_FLAKY_CASE, True, True),
+                    "required": ["data", "pagination", "scope"],
+                    "properties": {
+                        **_data(_FLAKY_CASE, True, True)["properties"],
+                        "scope": {
+                            "type": "object",
+                            "required": ["runs", "description"],
+                            "properties": {"runs": _COUNT, "description": {"type": "string"}},
+                        },
+                    },
+                },
+                400,
+                parameters=[
+                    {"name": "branch", "in": "query", "schema": {"type": "string", "maxLength": 255}},
+                    {"name": "environment", "in": "query", "schema": {"type": "string", "maxLength": 200}},
+                    {"name": "window", "in": "query", "schema": _WINDOW},
+                    *_PAGE_PARAMS,
+                ],
             ),
         },
         "/api/v1/me": {"get": _op("The token's project and scopes", "200", {"type": "object"})},

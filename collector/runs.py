@@ -7,6 +7,8 @@ import re
 from collections.abc import Mapping
 from functools import cache
 
+import peewee
+
 from collector.db import database, write_transaction
 from collector.errors import BadRequest, NotFound, shorten
 from collector.ids import new_id
@@ -122,3 +124,14 @@ def list_runs(project: Project, limit: int, offset: int) -> tuple[list[Run], int
     total = query.count()
     page = list(query.order_by(Run.created_at.desc(), Run.id.desc()).limit(limit).offset(offset))
     return page, total
+
+
+def same_tag(field: peewee.Field, value: str | None) -> peewee.Expression:
+    """``field`` equals ``value``, a missing tag matching a missing tag."""
+    return field.is_null() if value is None else field == value
+
+
+def created_up_to(run: Run) -> peewee.Expression:
+    """Runs created before ``run`` (ties broken by id), and ``run`` itself."""
+    anchor = Run.select(Run.created_at).where(Run.id == run.id)
+    return (Run.created_at < anchor) | ((Run.created_at == anchor) & (Run.id <= run.id))

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import peewee
 
 from collector.db import is_sqlite, write_transaction
-from collector.models import ALL_MODELS, PendingDeletion, Project, Run, SchemaVersion
+from collector.models import ALL_MODELS, PendingDeletion, Project, Result, Run, SchemaVersion
 
 DEFAULT_PROJECT_KEY = "default"
 _PG_LOCK_ID = 0x51A4B  # any constant shared by every collector process
@@ -44,7 +44,32 @@ def _v3_pending_deletions(db: peewee.Database) -> None:
     db.create_tables([PendingDeletion], safe=True)
 
 
-MIGRATIONS: list[Callable[[peewee.Database], None]] = [_v1_initial, _v2_run_tags, _v3_pending_deletions]
+#: ``(name, table, columns, condition)`` of the indexes the questions across runs need.
+HISTORY_INDEXES = (
+    # A case's results, newest first (its history, the case page): no sort, no scan.
+    ("result_case_history", Result._meta.table_name, ("test_case_id", "executed_at", "id"), None),
+    # The runs of one branch and environment, newest first (the base run, flaky evidence).
+    ("run_series", Run._meta.table_name, ("project_id", "branch", "environment", "created_at", "id"), None),
+    # The few results with a comment (a rerun's "passed on attempt 2 of 3"): flaky evidence
+    # without reading every passed result of the runs considered.
+    ("result_commented", Result._meta.table_name, ("run_id", "status"), '"comment" IS NOT NULL'),
+)
+
+
+def _v4_history_indexes(db: peewee.Database) -> None:
+    """Indexes for a case's history, the runs of a branch and the results with a comment."""
+    for name, table, columns, condition in HISTORY_INDEXES:
+        quoted = ", ".join(f'"{column}"' for column in columns)
+        where = f" WHERE {condition}" if condition else ""
+        db.execute_sql(f'CREATE INDEX IF NOT EXISTS "{name}" ON "{table}" ({quoted}){where}')
+
+
+MIGRATIONS: list[Callable[[peewee.Database], None]] = [
+    _v1_initial,
+    _v2_run_tags,
+    _v3_pending_deletions,
+    _v4_history_indexes,
+]
 LATEST_VERSION = len(MIGRATIONS)
 
 

@@ -8,7 +8,7 @@ import falcon
 import orjson
 from pydantic import BaseModel, ValidationError
 
-from collector.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from collector.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType, shorten
 from collector.schemas import describe
 
 M = TypeVar("M", bound=BaseModel)
@@ -66,7 +66,24 @@ def _int_param(req: falcon.Request, name: str, default: int) -> int:
     try:
         return int(raw)
     except ValueError as ex:
-        raise BadRequest(f"{name} must be a whole number, not {raw!r}") from ex
+        raise BadRequest(f"{name} must be a whole number, not {shorten(raw)!r}") from ex
+
+
+def int_param(req: falcon.Request, name: str, default: int) -> int:
+    """Read a whole number from the query string (``default`` when absent)."""
+    return _int_param(req, name, default)
+
+
+def text_param(req: falcon.Request, name: str, max_chars: int = 255) -> str | None:
+    """Read an optional text from the query string; empty is absent, NUL or overlong text is refused."""
+    raw = req.get_param(name)
+    if not raw:
+        return None
+    if "\x00" in raw:
+        raise BadRequest(f"{name} must not contain NUL characters")
+    if len(raw) > max_chars:
+        raise BadRequest(f"{name} is longer than {max_chars} characters")
+    return raw
 
 
 def send_page(resp: falcon.Response, items: list[dict], total: int, limit: int, offset: int) -> None:

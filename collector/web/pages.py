@@ -1,4 +1,4 @@
-"""The web pages' resources: sign-in and sign-out, the runs, one run, and attachments for them.
+"""The web pages' resources: sign-in and sign-out, the runs, one run, a case, the flaky cases, attachments.
 
 They bypass the API's bearer authentication (``auth = "none"``) and check the session cookie
 instead: a request without a live session is sent to ``/login`` (303), which comes back to the
@@ -12,8 +12,11 @@ from urllib.parse import parse_qs, urlencode
 
 import falcon
 
-from collector import attachments, tokens
-from collector.errors import Forbidden, NotFound, Unauthorized
+from collector import attachments, flaky, tokens
+from collector.cases import get_case
+from collector.compare import compare_run
+from collector.errors import BadRequest, Forbidden, NotFound, Unauthorized
+from collector.failure_groups import failure_groups
 from collector.models import RESULT_STATUSES, ApiToken
 from collector.resources.attachments import send_attachment
 from collector.runs import get_run
@@ -40,6 +43,12 @@ def _page_number(req: falcon.Request) -> int:
     raw = req.get_param("page") or ""
     ok = raw.isascii() and raw.isdigit() and len(raw) <= 9  # "²" is a digit to isdigit(), not to int()
     return max(int(raw), 1) if ok else 1
+
+
+def _text(req: falcon.Request, name: str, max_chars: int = 200) -> str | None:
+    """A free-text query parameter for a page: NUL removed, cut to ``max_chars``, empty as ``None``."""
+    value = (req.get_param(name) or "").replace("\x00", "").strip()[:max_chars]
+    return value or None
 
 
 def _redirect(resp: falcon.Response, location: str) -> None:
@@ -111,10 +120,13 @@ class RunPage(WebResource):
             self.not_found(req, resp, token)
             return
         status = (req.get_param("status") or "").upper()
+        comparison = compare_run(token.project, run.id)
+        new_only = req.get_param("new") == "1" and comparison.base is not None
         chosen = queries.ResultFilter(
             status=status if status in RESULT_STATUSES else None,
-            search=(req.get_param("q") or "").replace("\x00", "").strip()[:MAX_SEARCH_CHARS],
+            search=_text(req, "q", MAX_SEARCH_CHARS) or "",
             page=_page_number(req),
+            new_against=comparison.base.id if new_only else None,
         )
         counts = queries.status_counts([run.id])[run.id]
         results, matching = queries.results_page(run, chosen, counts)
@@ -130,6 +142,64 @@ class RunPage(WebResource):
             matching=matching,
             files=queries.attachments_of(results),
             per_page=queries.RESULTS_PER_PAGE,
+            comparison=comparison,
+            marks=queries.marks_of(comparison),
+            groups=failure_groups(run),
+        )
+
+
+class CasePage(WebResource):
+    """``/cases/{id}``: a case's last results, its durations, the flaky verdict and its latest failure."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, case_id: str) -> None:
+        token = self.signed_in(req, resp)
+        if token is None:
+            return
+        try:
+            if "\x00" in case_id:
+                raise NotFound("No such case")
+            case = get_case(token.project, case_id)
+        except NotFound:
+            self.not_found(req, resp, token)
+            return
+        self.renderer.page(
+            resp,
+            "case.html",
+            project=token.project,
+            csrf=req.context.csrf,
+            overview=queries.case_overview(token.project, case),
+        )
+
+
+class FlakyPage(WebResource):
+    """``/flaky``: the project's flaky cases with their evidence, worst first."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        token = self.signed_in(req, resp)
+        if token is None:
+            return
+        raw = req.get_param("window") or ""
+        window = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 3 else flaky.DEFAULT_WINDOW
+        try:
+            window = flaky.check_window(window)
+        except BadRequest:
+            window = flaky.DEFAULT_WINDOW  # a page shows the default rather than an error
+        scope = flaky.Scope(window, branch=_text(req, "branch", 255), environment=_text(req, "environment"))
+        found, runs = flaky.flaky_cases(token.project, scope)
+        page = _page_number(req)
+        shown = found[(page - 1) * queries.FLAKY_PER_PAGE : page * queries.FLAKY_PER_PAGE]
+        self.renderer.page(
+            resp,
+            "flaky.html",
+            project=token.project,
+            csrf=req.context.csrf,
+            scope=scope,
+            runs_considered=len(runs),
+            verdicts=shown,
+            titles=queries.titles_of([v.test_case_id for v in shown]),
+            total=len(found),
+            page=page,
+            per_page=queries.FLAKY_PER_PAGE,
         )
 
 
@@ -231,6 +301,8 @@ def add_pages(app: falcon.App, codec: SessionCodec, storage: Storage) -> None:
     renderer = Renderer()
     app.add_route("/", RunsPage(codec, renderer))
     app.add_route("/runs/{run_id}", RunPage(codec, renderer))
+    app.add_route("/cases/{case_id}", CasePage(codec, renderer))
+    app.add_route("/flaky", FlakyPage(codec, renderer))
     app.add_route("/web/attachments/{attachment_id}", AttachmentFile(codec, renderer, storage))
     app.add_route("/login", LoginPage(codec, renderer))
     app.add_route("/logout", LogoutAction(codec, renderer))

@@ -10,6 +10,7 @@ import falcon
 import jinja2
 
 from collector.resources.attachments import INLINE_IMAGE_TYPES
+from collector.web.charts import sparkline
 from collector.web.queries import EXPANDING, STATUS_ORDER
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -73,6 +74,13 @@ def first_line(text: str | None, limit: int = 160) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
+def short_commit(commit: str | None) -> str:
+    """Shorten a commit hash as git does (12 characters); other names are left whole."""
+    text = commit or ""
+    is_hash = len(text) > 12 and all(c in "0123456789abcdefABCDEF" for c in text)
+    return text[:12] if is_hash else text
+
+
 def segment(value: str) -> str:
     """Quote ``value`` for use as one path segment."""
     return quote(value, safe="")
@@ -100,9 +108,14 @@ def environment() -> jinja2.Environment:
         file_size=file_size,
         first_line=first_line,
         segment=segment,
+        short_commit=short_commit,
     )
     env.globals.update(
-        query=query, IMAGE_TYPES=INLINE_IMAGE_TYPES, STATUS_ORDER=STATUS_ORDER, EXPANDING=EXPANDING
+        query=query,
+        sparkline=sparkline,
+        IMAGE_TYPES=INLINE_IMAGE_TYPES,
+        STATUS_ORDER=STATUS_ORDER,
+        EXPANDING=EXPANDING,
     )
     return env
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from collector.embedded import EmbeddedCollector, embedded_settings
-from collector.errors import NotFound, PayloadTooLarge, UnsupportedMediaType
+from collector.errors import BadRequest, NotFound, PayloadTooLarge, UnsupportedMediaType
 from tests.collector.attachment_samples import png
 
 
@@ -57,3 +57,29 @@ def test_attachments_are_checked_and_stored_like_uploads(embedded: EmbeddedColle
     assert (stored[0]["fileName"], stored[0]["mimeType"]) == ("shot.png", "image/png")
     with pytest.raises(UnsupportedMediaType):
         embedded.upload_attachment(accepted[0]["id"], [("shot.png", b"MZ\x90\x00 not a png")])
+
+
+def test_a_run_is_compared_with_the_previous_one_like_the_http_api(embedded: EmbeddedCollector) -> None:
+    for code in ("TC-1", "TC-2"):
+        embedded.create_case(code, "")
+    embedded.ensure_run("local-1")
+    embedded.post_results("local-1", [{"test_case_code": "TC-1", "status": "PASSED"}])
+    embedded.ensure_run("local-2")
+    embedded.post_results(
+        "local-2",
+        [{"test_case_code": "TC-1", "status": "FAILED"}, {"test_case_code": "TC-2", "status": "PASSED"}],
+    )
+
+    comparison = embedded.compare("local-2")
+
+    assert comparison["base"]["id"] == "local-1"
+    assert (comparison["new_failures"], comparison["added"], comparison["blocking"]) == (
+        ["TC-1"],
+        ["TC-2"],
+        ["TC-1"],
+    )
+    assert embedded.compare("local-2", base_id="local-1", window=5)["base_chosen"] == "given"
+    with pytest.raises(BadRequest, match="base is the run itself"):
+        embedded.compare("local-2", base_id="local-2")
+    with pytest.raises(NotFound):
+        embedded.compare("local-3")

@@ -7,7 +7,7 @@ import pytest
 from collector.config import Settings
 from collector.db import open_database
 from collector.models import ALL_MODELS, Project, Run, SchemaVersion
-from collector.schema import LATEST_VERSION, current_version, upgrade
+from collector.schema import HISTORY_INDEXES, LATEST_VERSION, current_version, upgrade
 
 
 def test_upgrade_creates_the_schema_once_and_records_the_version(database_url: str) -> None:
@@ -58,3 +58,19 @@ def test_the_sqlite_database_runs_in_wal_mode_and_syncs_every_commit(sqlite_url:
         assert db.execute_sql("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert db.execute_sql("PRAGMA synchronous").fetchone()[0] == 2  # FULL
         assert db.execute_sql("PRAGMA busy_timeout").fetchone()[0] > 0
+
+
+def test_a_version_2_database_gains_the_indexes_of_the_questions_across_runs(database_url: str) -> None:
+    db = open_database(Settings(database_url=database_url))
+    upgrade(db)
+    with db.connection_context():
+        for name, *_ in HISTORY_INDEXES:
+            db.execute_sql(f'DROP INDEX "{name}"')
+        SchemaVersion.update(version=2).execute()
+
+    assert upgrade(db) == 2
+    with db.connection_context():
+        present = {index.name for table in ("result", "run") for index in db.get_indexes(table)}
+        assert {name for name, *_ in HISTORY_INDEXES} <= present
+        assert current_version(db) == LATEST_VERSION
+    db.close_all()

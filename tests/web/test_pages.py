@@ -39,7 +39,7 @@ def signed_in(api: Api) -> Browser:
 
 def rows(page_text: str) -> list[tuple[str, str]]:
     """The (code, status) of each result row, in page order."""
-    found = re.findall(r'<td class="code">([^<]*)</td>.*?badge-\w+">(\w+)<', page_text, re.S)
+    found = re.findall(r'<td class="code"><a [^>]*>([^<]*)</a></td>.*?badge-\w+">(\w+)<', page_text, re.S)
     return [(html.unescape(code), status) for code, status in found]
 
 
