@@ -188,17 +188,21 @@ class Journal:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
         path = directory / f"{stamp}-{os.getpid()}-{secrets.token_hex(3)}.jsonl"
         journal = cls(path, _open_for_append(path, create=True), 1)
-        journal._write(
-            {
-                "type": "header",
-                "version": VERSION,
-                "url": url,
-                "run": run_id,
-                "created_at": _now(),
-                "pid": os.getpid(),
-            }
-        )
-        journal.sync()
+        try:
+            journal._write(
+                {
+                    "type": "header",
+                    "version": VERSION,
+                    "url": url,
+                    "run": run_id,
+                    "created_at": _now(),
+                    "pid": os.getpid(),
+                }
+            )
+            journal.sync()
+        except OSError:
+            journal.close_quietly()  # a full disk: no descriptor left behind
+            raise
         return journal
 
     @classmethod
@@ -309,7 +313,13 @@ class Journal:
 
     def close(self) -> None:
         """Sync and close the file; later writes are errors."""
-        self.sync()
+        try:
+            self.sync()
+        finally:  # closed even when the disk refuses the sync
+            self.close_quietly()
+
+    def close_quietly(self) -> None:
+        """Close the file without syncing it."""
         with self._lock:
             if self._fd is not None:
                 os.close(self._fd)
