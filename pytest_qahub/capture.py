@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-import orjson
 import pytest
 
 from .attach import ATTACHMENTS_ATTR, ERRORS_ATTR, EVIDENCE_KEY
+from .journal import json_line
 from .mapping import CaseMapping, base_nodeid, map_item, param_id, plain_code
 from .screenshots import Screenshots
 from .settings import Settings
@@ -367,7 +367,7 @@ def _unfit(result: dict[str, Any]) -> str | None:
         if type(result.get(key)) is not int:
             return f"changed the plugin's {key!r} to {result.get(key)!r}"
     try:
-        orjson.dumps(result)
+        json_line(result)
     except TypeError as ex:
         return f"left a value that is not JSON ({ex})"
     return None

@@ -254,7 +254,7 @@ class Reporter:
             return  # the session never started (usage error)
         try:
             self.journal.append_payload(payload, create_title)
-        except OSError as ex:
+        except (OSError, TypeError) as ex:  # TypeError: a value that is not JSON
             self.summary.notes.append(f"could not write the journal: {ex}")
             _discard(files)
             return

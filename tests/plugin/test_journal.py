@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -123,3 +124,12 @@ def test_marks_from_another_handle_interleave_whole_lines(journal: Journal) -> N
     assert state.corrupt_lines == 0
     assert state.delivered == 50
     assert state.pending == []
+
+
+def test_text_a_test_decoded_from_bytes_is_journaled_escaped(journal: Journal) -> None:
+    message = "AssertionError: assert " + repr(os.fsdecode(b"caf\xff"))  # a lone surrogate
+    journal.append_payload({**payload("a.py::test_\udcff"), "error_message": message})
+    journal.close()
+    (entry,) = load(journal.path).pending
+    assert entry.payload["error_message"] == "AssertionError: assert 'caf\\udcff'"
+    assert entry.payload["test_case_code"] == "a.py::test_\\udcff"

@@ -218,6 +218,22 @@ def test_under_xdist_a_hook_that_raises_is_named_once_in_the_summary(suite: pyte
     assert result.stdout.str().count("is not qahub(code, bug=, bug_url=, comment=)") == 1
 
 
+def test_a_failure_message_with_undecodable_bytes_is_journaled(suite: pytest.Pytester) -> None:
+    suite.makepyfile(
+        test_names="""
+        import os
+
+        def test_name():
+            assert os.fsdecode(b"caf\\xff") == "cafe"
+        """
+    )
+    result = run(suite, "--tb=no", "-rN")  # pytest would print the undecodable byte itself
+    result.assert_outcomes(failed=1)
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+    row = journaled(suite.path)["test_names.py::test_name"].payload
+    assert row["error_message"] == "AssertionError: assert 'caf\\udcff' == 'cafe'"
+
+
 @pytest.mark.parametrize("option", ["--collect-only", "--setup-plan", "--fixtures"])
 def test_a_session_that_runs_no_test_creates_nothing(suite: pytest.Pytester, option: str) -> None:
     suite.makepyfile(test_one="def test_one():\n    pass\n")
