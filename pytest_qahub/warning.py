@@ -52,8 +52,11 @@ def issue_warning(config: pytest.Config, message: str, codes: Sequence[str] = ()
 
 def describe(ex: BaseException) -> str:
     """An exception in one line: ``ValueError: the first line of its message``."""
-    text = str(ex).strip().splitlines()[0] if str(ex).strip() else ""
-    return f"{type(ex).__name__}: {text}" if text else type(ex).__name__
+    try:
+        lines = str(ex).strip().splitlines()
+    except Exception:  # a user's exception whose __str__ fails: its type still says something
+        lines = []
+    return f"{type(ex).__name__}: {lines[0]}" if lines else type(ex).__name__
 
 
 class Notices:

@@ -94,6 +94,17 @@ def test_a_doctest_example_that_raises_is_broken_naming_the_exception() -> None:
     assert outcome.message == "ValueError: invalid literal for int() with base 10: 'x'"
 
 
+def test_an_exception_that_cannot_be_shown_is_named_by_its_type() -> None:
+    source = (
+        ">>> class Odd(Exception):\n"
+        "...     def __str__(self):\n"
+        "...         raise RuntimeError\n"
+        ">>> raise Odd()\n"
+    )
+    outcome = phase_outcome(report("call", "failed", "147"), doctest_failure(source))
+    assert outcome is not None and (outcome.status, outcome.message) == (BROKEN, "Odd")
+
+
 def test_a_doctest_example_whose_assert_fails_is_failed() -> None:
     outcome = phase_outcome(report("call", "failed", "147"), doctest_failure(">>> assert 1 == 2\n"))
     assert outcome is not None and (outcome.status, outcome.message) == (FAILED, "AssertionError")
