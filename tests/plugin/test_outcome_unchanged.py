@@ -102,6 +102,12 @@ def test_an_unreachable_collector_leaves_every_result_passed_in_the_journal(suit
     assert statuses == {"SAME-1": "PASSED", "SAME-2": "PASSED", "SAME-3": "PASSED"}
 
 
+def test_with_pytest_warnings_off_the_summary_gives_the_notice(suite: pytest.Pytester) -> None:
+    result = run(suite, "-p", "no:warnings", "--qahub-run=r", UNREACHABLE)
+    result.assert_outcomes(passed=7)
+    result.stdout.fnmatch_lines(["  QAHub collector http://127.0.0.1:9 cannot be reached*"])
+
+
 def start_courier(root: Path) -> CourierProcess:
     job = {"run": "r", "url": None, "token": None, "root": str(root), "batch_size": 1, "flush_timeout": 1}
     return CourierProcess(job)
