@@ -17,6 +17,9 @@ import pytest
 
 from pytest_qahub.courier_process import CourierProcess
 from pytest_qahub.journal import default_directory, load
+from tests.plugin.conftest import make_cases
+from tests.support.faults import FaultProxy
+from tests.support.server import CollectorServer
 
 SUITE = """
 import pytest
@@ -100,6 +103,21 @@ def test_an_unreachable_collector_leaves_every_result_passed_in_the_journal(suit
     (journal,) = default_directory(suite.path).glob("*.jsonl")
     statuses = {entry.payload["test_case_code"]: entry.payload["status"] for entry in load(journal).pending}
     assert statuses == {"SAME-1": "PASSED", "SAME-2": "PASSED", "SAME-3": "PASSED"}
+
+
+def test_a_collector_answering_503_changes_nothing_and_gets_every_result(
+    suite: pytest.Pytester, collector_server: CollectorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    suite.makeini(ERRORS_INI)
+    make_cases(collector_server, "SAME-1", "SAME-2", "SAME-3")
+    run_id = collector_server.create_run("flaky")
+    monkeypatch.setenv("QAHUB_TOKEN", collector_server.token)
+    without = run(suite)
+    with FaultProxy(collector_server.url, "503", every=2) as proxy:
+        with_plugin = run(suite, f"--qahub-run={run_id}", f"--qahub-url={proxy.url}")
+    assert verdict(with_plugin) == verdict(without), with_plugin.stdout.str() + with_plugin.stderr.str()
+    with_plugin.stdout.fnmatch_lines(["sent 3, rejected 0, waiting in journal 0*"])
+    assert len(collector_server.results(run_id)) == 3
 
 
 def test_with_pytest_warnings_off_the_summary_gives_the_notice(suite: pytest.Pytester) -> None:
