@@ -30,12 +30,14 @@ from typing import Any, Protocol
 import pytest
 
 from .attach import ATTACHMENTS_ATTR, ERRORS_ATTR, EVIDENCE_KEY
+from .journal import json_line
 from .mapping import CaseMapping, base_nodeid, map_item, param_id, plain_code
 from .screenshots import Screenshots
 from .settings import Settings
 from .status import (
     MESSAGE_LIMIT,
     PASSED,
+    SEVERITY,
     STACK_LIMIT,
     UNKNOWN,
     PhaseOutcome,
@@ -43,6 +45,7 @@ from .status import (
     combine_phases,
     phase_outcome,
 )
+from .warning import Notices, describe
 
 ITEM_ATTR = "qahub_item"
 RESULT_ATTR = "qahub_result"
@@ -147,6 +150,8 @@ class Capture:
         self._embedded = settings.embedded
         #: Codes that must exist in the project (not created by the plugin), for the warning.
         self.codes_to_check: set[str] = set()
+        #: Problems in the suite worked around (a bad marker, a hook that raised), each told once.
+        self.notices = Notices(config)
 
     def pytest_plugin_registered(self) -> None:
         """A plugin (a conftest.py too) may implement `pytest_qahub_result`: ask again."""
@@ -157,18 +162,19 @@ class Capture:
         """Map every item and count how many items share each code."""
         self._group_sizes.clear()
         unmapped, embedded, sizes = self._settings.unmapped, self._embedded, self._group_sizes
+        notices = self.notices
         indexes, codes, to_check = self._indexes, self._codes, self.codes_to_check
         for index, item in enumerate(session.items):
             nodeid = item.nodeid
             indexes[nodeid] = index
             code = plain_code(item)
             if code is None:  # not the commonest marker: the full rules
-                mapping = map_item(item, unmapped, embedded)
+                mapping = map_item(item, unmapped, embedded, notices)
                 if mapping is None:
                     codes[nodeid] = None
                     continue
                 code = mapping.code
-                if mapping[1:] != (None, None, None, self._plain_title(nodeid)):  # more than a code
+                if mapping[1:] != (None, None, None, self._plain_title(item)):  # more than a code
                     self._special[nodeid] = mapping
                 if not mapping.create_title:
                     to_check.add(code)
@@ -182,22 +188,22 @@ class Capture:
             if code is not None and sizes[code] == 1 and nodeid not in self._special
         }
 
-    def _plain_title(self, nodeid: str) -> str | None:
+    def _plain_title(self, item: pytest.Item) -> str | None:
         """The title a mapping of a code alone has: the embedded collector creates missing cases."""
-        return base_nodeid(nodeid) if self._embedded else None
+        return base_nodeid(item.nodeid, item.name) if self._embedded else None
 
-    def _plain_mapping(self, nodeid: str, code: str) -> CaseMapping:
+    def _plain_mapping(self, item: pytest.Item, code: str) -> CaseMapping:
         """The mapping of a code alone (what most items have), rebuilt from strings when needed."""
-        return CaseMapping(code, create_title=self._plain_title(nodeid))
+        return CaseMapping(code, create_title=self._plain_title(item))
 
     def _mapping(self, item: pytest.Item) -> CaseMapping | None:
         nodeid = item.nodeid
         code = self._codes.get(nodeid, _NOT_MAPPED)
         if code is _NOT_MAPPED:  # an item added after collection finished
-            return map_item(item, self._settings.unmapped, self._settings.embedded)
+            return map_item(item, self._settings.unmapped, self._settings.embedded, self.notices)
         if code is None:
             return None
-        return self._special.get(nodeid) or self._plain_mapping(nodeid, code)  # type: ignore[arg-type]
+        return self._special.get(nodeid) or self._plain_mapping(item, code)  # type: ignore[arg-type]
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
@@ -313,7 +319,7 @@ class Capture:
             or EVIDENCE_KEY in item.stash
         ):
             return False
-        sink.take_passed(code, self._plain_title(nodeid), utc_iso(state.start), state.duration_ms)
+        sink.take_passed(code, self._plain_title(item), utc_iso(state.start), state.duration_ms)
         return True
 
     def _result(self, item: pytest.Item, state: ItemState) -> dict[str, Any]:
@@ -330,5 +336,38 @@ class Capture:
             note += f" of {attempts}" if attempts else ""
             result["comment"] = "\n".join(filter(None, [result["comment"], note]))
         if self._results_adjusted:  # calling a hook nobody implements still costs microseconds
-            self._result_hook(item=item, result=result)
+            return self._adjusted(item, result)
         return result
+
+    def _adjusted(self, item: pytest.Item, result: dict[str, Any]) -> dict[str, Any]:
+        """The result as ``pytest_qahub_result`` adjusts it; as it was if the hook raised or spoilt it."""
+        adjusted = dict(result)
+        try:
+            self._result_hook(item=item, result=adjusted)
+            problem = _unfit(adjusted)
+        except Exception as ex:  # a conftest's hook may raise anything; pytest must not see it
+            problem = f"raised {describe(ex)}"
+        if problem is None:
+            return adjusted
+        self.notices.tell(
+            f"pytest_qahub_result {problem.split()[0]}",  # once for each kind of problem
+            f"QAHub: pytest_qahub_result {problem} for {item.nodeid}; where it does, "
+            "the result is sent as the plugin made it",
+            shared=False,  # each process runs other tests
+        )
+        return result
+
+
+def _unfit(result: dict[str, Any]) -> str | None:
+    """What makes an adjusted result unfit to journal and send, or None."""
+    status = result.get("status")
+    if status not in SEVERITY:
+        return f"set status {status!r}, not one of {', '.join(SEVERITY)}"
+    for key in ("index", "group_size"):
+        if type(result.get(key)) is not int:
+            return f"changed the plugin's {key!r} to {result.get(key)!r}"
+    try:
+        json_line(result)
+    except TypeError as ex:
+        return f"left a value that is not JSON ({ex})"
+    return None

@@ -56,8 +56,10 @@ def preflight(job: Job) -> tuple[dict[str, Any], Transport | None]:
     try:
         transport.get_run(run)
     except NotFound:
+        transport.close()
         return {"event": "usage_error", "message": f"QAHub run {run!r} does not exist at {url}"}, None
     except AuthError as ex:
+        transport.close()
         given = "the token was rejected" if job.token else "no token was given"
         message = (
             f"QAHub at {url}: {given} ({ex}); pass a token with read,write scopes "
@@ -65,10 +67,13 @@ def preflight(job: Job) -> tuple[dict[str, Any], Transport | None]:
         )
         return {"event": "usage_error", "message": message}, None
     except TRANSIENT_ERRORS as ex:
+        transport.close()
         return {"event": "offline", "url": url, "message": f"{url} cannot be reached: {ex}"}, None
     except ResponseError as ex:
+        transport.close()
         return {"event": "usage_error", "message": f"QAHub at {url} refused run {run!r}: {ex}"}, None
     except QAHubError as ex:  # a request that could not even be made
+        transport.close()
         return {"event": "usage_error", "message": f"QAHub at {url}: {ex}"}, None
     answer: dict[str, Any] = {"event": "ready", "url": url, "codes": None}
     try:
@@ -122,14 +127,16 @@ def deliver(job: Job, transport: Transport, known_codes: set[str] | None, contro
         for file in files:
             sender.submit_attachment(file)
 
-    while not control.ended.wait(POLL_S):
+    try:
+        while not control.ended.wait(POLL_S):
+            feed()
         feed()
-    feed()
-    sender.flush(job.flush_timeout)
+    finally:  # the journal's lines read so far are still sent, and every file closed
+        sender.flush(job.flush_timeout)
+        with contextlib.suppress(OSError):
+            journal.close()
+        follower.close()
     stats = sender.stats
-    with contextlib.suppress(OSError):
-        journal.close()
-    follower.close()
     return {
         "event": "stats",
         **dataclasses.asdict(stats),

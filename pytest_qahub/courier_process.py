@@ -2,6 +2,11 @@
 
 Starting it costs the tests a fork and nothing after: its answers are read on a thread
 that sleeps in a blocking read, and the results reach it through the journal file.
+
+Everything it opens — the process, its stdin and stdout pipes, the file holding its stderr,
+the reading thread — is closed or joined by `CourierProcess.stop`, never left to the garbage
+collector: an unclosed file is a ``ResourceWarning``, which a project's ``filterwarnings =
+error`` turns into a failed session.
 """
 
 from __future__ import annotations
@@ -33,22 +38,35 @@ class CourierProcess:
         # project being tested must not stand in for ours.
         here = str(Path(__file__).resolve().parent.parent)
         path = os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")]))
-        self._process = subprocess.Popen(
-            [sys.executable, "-P", "-m", "pytest_qahub.courier"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._errors,
-            env={**os.environ, "PYTHONPATH": path},
-        )
+        try:
+            self._process = subprocess.Popen(
+                [sys.executable, "-P", "-m", "pytest_qahub.courier"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=self._errors,
+                env={**os.environ, "PYTHONPATH": path},
+            )
+        except BaseException:
+            self._errors.close()
+            raise
         self._answers: queue.Queue[dict[str, Any] | None] = queue.Queue()
-        threading.Thread(target=self._read, name="qahub-courier-answers", daemon=True).start()
+        self._stopped = False
+        self._last_error: str | None = None  # the end of its stderr, kept once the file is closed
+        self._reader = threading.Thread(target=self._read, name="qahub-courier-answers", daemon=True)
+        self._reader.start()
         self._tell(job)
 
     def _read(self) -> None:
-        assert self._process.stdout is not None
-        with contextlib.suppress(OSError, ValueError):
-            for line in self._process.stdout:
-                self._answers.put(orjson.loads(line))
+        stdout = self._process.stdout
+        assert stdout is not None
+        try:
+            for line in stdout:
+                with contextlib.suppress(ValueError):  # not one of its answers: read on
+                    self._answers.put(orjson.loads(line))
+        except (OSError, ValueError):
+            pass  # the pipe broke: the process is gone either way
+        finally:
+            stdout.close()  # this thread's pipe: closed here, where it is read
         # Its output ends as it exits: wait for the exit, so that `running` and `why()`
         # tell an exit from a silence once None arrives.
         with contextlib.suppress(subprocess.TimeoutExpired):
@@ -57,7 +75,8 @@ class CourierProcess:
 
     def _tell(self, message: dict[str, Any]) -> None:
         assert self._process.stdin is not None
-        with contextlib.suppress(OSError):  # it died: its answer (or the lack of one) says why
+        # OSError: it died, and its answer (or the lack of one) says why; ValueError: stopped.
+        with contextlib.suppress(OSError, ValueError):
             self._process.stdin.write(orjson.dumps(message) + b"\n")
             self._process.stdin.flush()
 
@@ -85,13 +104,24 @@ class CourierProcess:
         return None
 
     def stop(self, wait: float = 0) -> None:
-        """Make sure the process is gone, after wait seconds (what it did not deliver stays
-        in the journal)."""
+        """Make sure the process is gone, after wait seconds, and close its pipes, file and thread.
+
+        What it did not deliver stays in the journal. Safe to call more than once.
+        """
+        if self._stopped:
+            return
+        self._stopped = True
         try:
             self._process.wait(wait)
         except subprocess.TimeoutExpired:
             self._process.kill()
             self._process.wait()
+        with contextlib.suppress(OSError):  # a broken pipe: the process is gone anyway
+            self._process.stdin.close()  # type: ignore[union-attr]
+        # Its stdout ended with it: the thread closes the pipe and ends at once.
+        self._reader.join(EXIT_GRACE_S)
+        self._last_error = self._read_errors()
+        self._errors.close()
 
     @property
     def running(self) -> bool:
@@ -99,7 +129,14 @@ class CourierProcess:
 
     def why(self) -> str:
         """The end of what it wrote on stderr (why it failed), or its exit status."""
-        self._errors.seek(0)
-        lines = self._errors.read().decode(errors="replace").strip().splitlines()
-        status = self._process.poll()
-        return lines[-1] if lines else f"the delivery process exited with status {status}"
+        last = self._last_error if self._stopped else self._read_errors()
+        return last or f"the delivery process exited with status {self._process.poll()}"
+
+    def _read_errors(self) -> str | None:
+        """The last line it wrote on stderr, if any."""
+        try:
+            self._errors.seek(0)
+            lines = self._errors.read().decode(errors="replace").strip().splitlines()
+        except (OSError, ValueError):  # ValueError: the file is closed
+            return None
+        return lines[-1] if lines else None

@@ -166,6 +166,29 @@ def load(path: Path) -> JournalState:
     )
 
 
+def json_line(record: dict[str, Any]) -> bytes:
+    """A record as one JSON line.
+
+    Text that is not valid UTF-8 — lone surrogates, from bytes a test decoded with
+    ``os.fsdecode`` — is written with those characters escaped (``caf\\udcff``), as pytest shows them.
+    """
+    try:
+        return orjson.dumps(record) + b"\n"
+    except TypeError:
+        return orjson.dumps(_mended(record)) + b"\n"
+
+
+def _mended(value: Any) -> Any:
+    """value with every string made valid UTF-8 (lone surrogates escaped)."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_mended(key): _mended(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_mended(item) for item in value]
+    return value
+
+
 def _open_for_append(path: Path, create: bool = False) -> int:
     """A descriptor appending to path (``O_APPEND``: other processes append to it meanwhile)."""
     flags = os.O_WRONLY | os.O_APPEND | (os.O_CREAT | os.O_EXCL if create else 0)
@@ -192,17 +215,21 @@ class Journal:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
         path = directory / f"{stamp}-{os.getpid()}-{secrets.token_hex(3)}.jsonl"
         journal = cls(path, _open_for_append(path, create=True), 1)
-        journal._write(
-            {
-                "type": "header",
-                "version": VERSION,
-                "url": url,
-                "run": run_id,
-                "created_at": _now(),
-                "pid": os.getpid(),
-            }
-        )
-        journal.sync()
+        try:
+            journal._write(
+                {
+                    "type": "header",
+                    "version": VERSION,
+                    "url": url,
+                    "run": run_id,
+                    "created_at": _now(),
+                    "pid": os.getpid(),
+                }
+            )
+            journal.sync()
+        except OSError:
+            journal.close_quietly()  # a full disk: no descriptor left behind
+            raise
         return journal
 
     @classmethod
@@ -227,7 +254,7 @@ class Journal:
             written += os.write(self._fd, data[written:])
 
     def _write(self, record: dict[str, Any]) -> None:
-        line = orjson.dumps(record) + b"\n"
+        line = json_line(record)
         with self._lock:
             self._append(line)
 
@@ -244,7 +271,7 @@ class Journal:
         lock.acquire()  # not `with`, whose enter and exit cost 1.8 k instructions more, once per test
         try:
             seq = record["seq"] = self._next_seq
-            self._append(orjson.dumps(record) + b"\n")
+            self._append(json_line(record))
             self._next_seq = seq + 1
         finally:
             lock.release()
@@ -313,7 +340,13 @@ class Journal:
 
     def close(self) -> None:
         """Sync and close the file; later writes are errors."""
-        self.sync()
+        try:
+            self.sync()
+        finally:  # closed even when the disk refuses the sync
+            self.close_quietly()
+
+    def close_quietly(self) -> None:
+        """Close the file without syncing it."""
         with self._lock:
             if self._fd is not None:
                 os.close(self._fd)

@@ -6,7 +6,7 @@ from typing import NamedTuple
 
 import pytest
 
-from .warning import QAHubWarning
+from .warning import Notices, describe
 
 MARKER = "qahub"
 MARKER_HELP = (
@@ -28,10 +28,16 @@ class CaseMapping(NamedTuple):
     create_title: str | None = None
 
 
-def base_nodeid(nodeid: str) -> str:
-    """Return a node id without its parametrization (``test_a[1-2]`` -> ``test_a``)."""
-    head, bracket, _ = nodeid.partition("[")
-    return head if bracket else nodeid
+def base_nodeid(nodeid: str, name: str) -> str:
+    """Return an item's node id without its parametrization (``test_a[1-2]`` -> ``test_a``).
+
+    Only the trailing ``[...]`` of the item's own name counts: a folder or a file may have
+    brackets in its name (``cases[v2]/test_a.py::test_one`` stays whole).
+    """
+    bracket = name.find("[")
+    if bracket < 0 or not name.endswith("]") or not nodeid.endswith(name):
+        return nodeid
+    return nodeid[: len(nodeid) - len(name) + bracket]
 
 
 def param_id(item: pytest.Item) -> str | None:
@@ -40,13 +46,14 @@ def param_id(item: pytest.Item) -> str | None:
     return callspec.id if callspec is not None else None
 
 
-def closest_marker(item: pytest.Item) -> pytest.Mark | None:
-    """``item.get_closest_marker("qahub")`` without its generators: it runs for every item."""
+def closest_marker(item: pytest.Item) -> tuple[pytest.Mark, pytest.Item | pytest.Collector] | None:
+    """``item.get_closest_marker("qahub")`` without its generators (it runs for every item),
+    with the node that holds it: the item, its class, its module."""
     node: pytest.Item | pytest.Collector | None = item
     while node is not None:
         for mark in node.own_markers:
             if mark.name == MARKER:
-                return mark
+                return mark, node
         node = node.parent
     return None
 
@@ -63,21 +70,23 @@ def plain_code(item: pytest.Item) -> str | None:
     return None
 
 
-def _from_marker(item: pytest.Item, create_missing: bool) -> CaseMapping | None:
-    marker = closest_marker(item)
-    if marker is None:
+def _from_marker(item: pytest.Item, create_missing: bool, notices: Notices | None) -> CaseMapping | None:
+    found = closest_marker(item)
+    if found is None:
         return None
+    marker, holder = found
     code = marker.args[0] if marker.args else marker.kwargs.get("code")
     extra = marker.kwargs.keys() - _MARKER_KEYWORDS
     if not isinstance(code, str) or not code.strip() or len(marker.args) > 1 or extra:
-        item.warn(
-            QAHubWarning(
-                f"@pytest.mark.qahub{marker.args!r} {marker.kwargs!r} is not "
-                "qahub(code, bug=, bug_url=, comment=); the test is treated as unmapped"
+        shown = f"@pytest.mark.qahub{marker.args!r} {marker.kwargs!r}"
+        if notices is not None:
+            notices.tell(
+                f"marker {shown} on {holder.nodeid}",
+                f"QAHub: {shown} on {holder.nodeid} is not qahub(code, bug=, bug_url=, comment=); "
+                "the tests it marks are treated as unmapped",
             )
-        )
         return None
-    title = base_nodeid(item.nodeid) if create_missing else None
+    title = _title(item, holder) if create_missing else None
     if not marker.kwargs:  # the common case: a code alone
         return CaseMapping(code.strip(), create_title=title)
     return CaseMapping(
@@ -89,24 +98,49 @@ def _from_marker(item: pytest.Item, create_missing: bool) -> CaseMapping | None:
     )
 
 
+def _title(item: pytest.Item, holder: pytest.Item | pytest.Collector) -> str:
+    """The title of a case created for a marker: the test's node id, or the marked class or module's.
+
+    A class or module is titled by the first line of its docstring, else by its node id.
+    """
+    if holder is item:
+        return base_nodeid(item.nodeid, item.name)
+    doc = getattr(getattr(holder, "obj", None), "__doc__", None)
+    lines = [line.strip() for line in doc.splitlines() if line.strip()] if isinstance(doc, str) else []
+    return lines[0] if lines else holder.nodeid
+
+
 def _optional(value: object) -> str | None:
     return str(value) if value is not None and str(value) != "" else None
 
 
-def map_item(item: pytest.Item, unmapped: str, create_missing: bool = False) -> CaseMapping | None:
+def map_item(
+    item: pytest.Item, unmapped: str, create_missing: bool = False, notices: Notices | None = None
+) -> CaseMapping | None:
     """Return the case an item reports to, or None when it is unmapped and skipped.
 
     The marker wins; then the first ``pytest_qahub_test_case`` answer; then, with
     ``unmapped == "create"``, a case named after the node id (parameters stripped).
     With ``create_missing`` (the embedded collector) a marker's or hook's code that does
-    not exist yet is created too, titled after the node id.
+    not exist yet is created too, titled after the node id (a class or module marker: after
+    the class or module). A bad marker, or a hook that raises, is told to ``notices`` and
+    leaves the item unmapped.
     """
-    mapping = _from_marker(item, create_missing)
+    mapping = _from_marker(item, create_missing, notices)
     if mapping is not None:
         return mapping
-    name = base_nodeid(item.nodeid)
+    name = base_nodeid(item.nodeid, item.name)
     title = name if create_missing else None
-    code = item.config.hook.pytest_qahub_test_case(item=item)
+    try:
+        code = item.config.hook.pytest_qahub_test_case(item=item)
+    except Exception as ex:  # a conftest's hook may raise anything; pytest must not see it
+        code = None
+        if notices is not None:
+            notices.tell(
+                "pytest_qahub_test_case raised",
+                f"QAHub: pytest_qahub_test_case raised {describe(ex)} for {item.nodeid}; "
+                "the tests it raises for are treated as unmapped",
+            )
     if isinstance(code, str) and code.strip():
         return CaseMapping(code=code.strip(), create_title=title)
     if unmapped == "create":

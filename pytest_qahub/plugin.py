@@ -24,6 +24,10 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
     pluginmanager.add_hookspecs(hooks)
 
 
+#: Options with which pytest runs no test (it lists tests or fixtures, or only sets fixtures up).
+NO_TESTS_RUN = ("collectonly", "setuponly", "setupplan", "showfixtures", "show_fixtures_per_test")
+
+
 def _is_xdist_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
 
@@ -32,8 +36,8 @@ def pytest_configure(config: pytest.Config) -> None:
     """Register the marker; with a run, register the capture and (not on workers) the reporter."""
     config.addinivalue_line("markers", MARKER_HELP)
     settings = resolve_settings(config)
-    if settings is None:
-        return
+    if settings is None or any(config.getoption(name, False) for name in NO_TESTS_RUN):
+        return  # no results: no run, no journal, no delivery process
     config.stash[SETTINGS_KEY] = settings
     from .capture import Capture
     from .screenshots import Screenshots

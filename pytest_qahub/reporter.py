@@ -23,8 +23,8 @@ from .journal import Journal, default_directory, load
 from .settings import Settings
 from .status import PASSED, aggregate, api_result
 from .summary import Summary, write_summary
-from .warning import QAHubWarning, issue_warning, unknown_codes_message
-from .xdist_worker import KNOWN_CODES_INPUT, UNKNOWN_OUTPUT, WARNING_WORKER
+from .warning import WARNING_WORKER, QAHubWarning, issue_warning, unknown_codes_message
+from .xdist_worker import KNOWN_CODES_INPUT, NOTICES_OUTPUT, UNKNOWN_OUTPUT
 
 FEED_NAME = "qahub-report-feed"
 
@@ -56,6 +56,7 @@ class Reporter:
         self._unknown: Counter[str] = Counter()
         self._warned_unknown: set[str] = set()
         self._found_unknown: set[str] = set()  # by xdist workers
+        self._unsaid_unknown: set[str] = set()  # no warning could name them: the summary does
         self._journaled = 0
         self._journal_closed = False
 
@@ -161,6 +162,10 @@ class Reporter:
         self._await_ready()
         self._warn_unknown(self.capture.codes_to_check)
 
+    def noted(self, notices: list[str]) -> None:
+        """Notices that could not be warnings (warnings are errors): the summary gives them, once."""
+        self.summary.notes.extend(notice for notice in notices if notice not in self.summary.notes)
+
     def warned_about(self, codes: list[str]) -> None:
         """An xdist worker named these unknown codes in its warning before the tests ran."""
         self._warned_unknown.update(codes)
@@ -175,7 +180,8 @@ class Reporter:
         new = sorted(codes - self.known_codes - self._warned_unknown)
         if new:
             self._warned_unknown.update(new)
-            self._warn(unknown_codes_message(new))
+            if not issue_warning(self.config, unknown_codes_message(new)):
+                self._unsaid_unknown.update(new)  # warnings are errors: the summary's list names them
 
     def started(self, nodeid: str, skeleton: dict[str, Any]) -> None:
         """An item began (its reports travel): kept until it ends, in case it never does."""
@@ -248,7 +254,7 @@ class Reporter:
             return  # the session never started (usage error)
         try:
             self.journal.append_payload(payload, create_title)
-        except OSError as ex:
+        except (OSError, TypeError) as ex:  # TypeError: a value that is not JSON
             self.summary.notes.append(f"could not write the journal: {ex}")
             _discard(files)
             return
@@ -284,7 +290,8 @@ class Reporter:
         for code in list(self._groups):
             self._finish(code)
         self._warn_unknown(set(self._unknown) | self._found_unknown)
-        self.summary.unknown_codes = sorted(self._unknown)
+        self.summary.unknown_codes = sorted(set(self._unknown) | self._unsaid_unknown)
+        self.noted(self.capture.notices.unsaid)
         self._settle()
         self._close_journal()  # before the summary, which says if it could not be
         if self.settings.strict and self.summary.has_problems and session.exitstatus == 0:
@@ -445,6 +452,8 @@ class XdistHooks:
         unknown = getattr(node, "workeroutput", None) or {}
         if isinstance(unknown.get(UNKNOWN_OUTPUT), list):
             self._reporter.found_unknown(unknown[UNKNOWN_OUTPUT])
+        if isinstance(unknown.get(NOTICES_OUTPUT), list):
+            self._reporter.noted([str(notice) for notice in unknown[NOTICES_OUTPUT]])
 
     def pytest_handlecrashitem(self, crashitem: str, report: pytest.TestReport, sched: Any) -> None:
         """A worker died running crashitem: its result is UNKNOWN."""

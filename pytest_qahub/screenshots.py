@@ -24,6 +24,7 @@ import pytest
 
 from .attach import EVIDENCE_KEY, PendingStore, evidence, is_png, safe_name
 from .errors import QAHubError
+from .warning import describe
 
 #: Seconds one capture may take before it is given up.
 CAPTURE_TIMEOUT_S = 5.0
@@ -56,13 +57,8 @@ def run_bounded(call: Callable[[], Any], timeout: float) -> Any:
     if thread.is_alive():
         raise ScreenshotError(f"timed out after {timeout:g} s")
     if failure:
-        raise ScreenshotError(_describe(failure[0])) from failure[0]
+        raise ScreenshotError(describe(failure[0])) from failure[0]
     return answer[0] if answer else None
-
-
-def _describe(ex: BaseException) -> str:
-    text = str(ex).strip().splitlines()[0] if str(ex).strip() else ""
-    return f"{type(ex).__name__}: {text}" if text else type(ex).__name__
 
 
 def as_png(answer: Any, source: str) -> bytes:
@@ -142,7 +138,7 @@ def take_screenshot(item: pytest.Item, timeout: float = CAPTURE_TIMEOUT_S) -> tu
     except ScreenshotError as ex:
         errors.append(str(ex))
     except Exception as ex:  # a conftest hook may raise anything; it must not reach the test
-        errors.append(f"pytest_qahub_screenshot raised {_describe(ex)}")
+        errors.append(f"pytest_qahub_screenshot raised {describe(ex)}")
     values = list(fixture_values(item))
     pages = [value for value in values if is_playwright_page(value)]
     drivers = [value for value in values if not is_playwright_page(value) and is_webdriver(value)]
@@ -155,7 +151,7 @@ def take_screenshot(item: pytest.Item, timeout: float = CAPTURE_TIMEOUT_S) -> tu
         except ScreenshotError as ex:
             errors.append(str(ex))
         except Exception as ex:  # playwright.sync_api.Error and whatever a wrapper raises
-            errors.append(f"Playwright page: {_describe(ex)}")
+            errors.append(f"Playwright page: {describe(ex)}")
     for driver in drivers:
         try:
             answer = run_bounded(driver.get_screenshot_as_png, timeout)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
+
+from .warning import describe
 
 PASSED = "PASSED"
 FAILED = "FAILED"
@@ -45,8 +48,18 @@ def clip(text: str | None, limit: int) -> str | None:
     return "..." + text[-(limit - 3) :]
 
 
-def short_message(report: pytest.TestReport) -> str | None:
-    """Return the one-line message pytest shows for a report (crash message, skip reason)."""
+def first_line(text: str | None) -> str | None:
+    """The first line of text that is not blank, as pytest's short summary shows a message."""
+    if text is None:
+        return None
+    for line in text.splitlines():
+        if line.strip():
+            return line.rstrip()
+    return None
+
+
+def _full_message(report: pytest.TestReport) -> str | None:
+    """The message pytest gives for a report (crash message, skip reason), every line of it."""
     longrepr = report.longrepr
     if longrepr is None:
         return None
@@ -56,8 +69,18 @@ def short_message(report: pytest.TestReport) -> str | None:
     crash = getattr(longrepr, "reprcrash", None)
     if crash is not None:
         return str(crash.message)
-    lines = [line for line in str(longrepr).splitlines() if line.strip()]
-    return lines[0].strip() if lines else None
+    return str(longrepr)
+
+
+def short_message(report: pytest.TestReport) -> str | None:
+    """Return the one-line message pytest shows for a report (crash message, skip reason)."""
+    return first_line(_full_message(report))
+
+
+def _skipped(message: str | None) -> PhaseOutcome:
+    """A skip: its reason's first line; a reason of several lines is kept whole as the stack."""
+    several = message is not None and "\n" in message.strip()
+    return PhaseOutcome(SKIPPED, first_line(message), message if several else None)
 
 
 def phase_outcome(
@@ -67,19 +90,57 @@ def phase_outcome(
     if report.skipped:
         if hasattr(report, "wasxfail"):
             reason = str(report.wasxfail) or "expected failure"
-            return PhaseOutcome(SKIPPED, f"xfail: {reason}")
-        return PhaseOutcome(SKIPPED, short_message(report))
+            return _skipped(f"xfail: {reason}")
+        return _skipped(_full_message(report))
     if report.passed:
         # A non-strict xpass is a passed call with `wasxfail`: PASSED.
         return PhaseOutcome(PASSED) if report.when == "call" else None
-    message = short_message(report)
     stack = str(report.longrepr) if report.longrepr is not None else None
+    doctest = _doctest_outcome(excinfo) if excinfo is not None and report.when == "call" else None
+    if doctest is not None:
+        return PhaseOutcome(doctest[0], doctest[1], stack)
+    message = short_message(report)
     if report.when != "call":
         return PhaseOutcome(BROKEN, message, stack)
     if excinfo is None or excinfo.errisinstance(_ASSERTION_ERRORS):
         # No exception on a failed call: a strict xpass ("[XPASS(strict)] ...").
         return PhaseOutcome(FAILED, message, stack)
     return PhaseOutcome(BROKEN, message, stack)
+
+
+def _doctest_outcome(excinfo: pytest.ExceptionInfo[BaseException]) -> tuple[str, str] | None:
+    """The status and message of a failed doctest, or None for any other failure.
+
+    An output that differs from the expected one is the doctest's assertion: FAILED,
+    ``Expected: 3 / Got: 2``. An exception raised by an example is BROKEN, and named
+    (an ``AssertionError`` is FAILED, as in any test).
+    """
+    doctest = sys.modules.get("doctest")
+    if doctest is None:  # not imported: no doctest ran
+        return None
+    value = excinfo.value
+    if isinstance(value, doctest.DocTestFailure | doctest.UnexpectedException):
+        failures = [value]
+    elif type(value).__name__ == "MultipleDoctestFailures":  # pytest's, with --doctest-continue-on-failure
+        failures = list(getattr(value, "failures", None) or [])
+    else:
+        return None
+    outcomes = [_doctest_failure(doctest, failure) for failure in failures]
+    if not outcomes:
+        return None
+    status = worst(status for status, _ in outcomes)
+    return status, next(message for found, message in outcomes if found == status)
+
+
+def _doctest_failure(doctest: Any, failure: BaseException) -> tuple[str, str]:
+    """The status and message of one failed doctest example."""
+    if isinstance(failure, doctest.UnexpectedException):
+        raised = failure.exc_info[1]
+        status = FAILED if isinstance(raised, _ASSERTION_ERRORS) else BROKEN
+        return status, describe(raised)
+    expected = first_line(getattr(getattr(failure, "example", None), "want", None)) or "nothing"
+    got = first_line(getattr(failure, "got", None)) or "nothing"
+    return FAILED, f"Expected: {expected.strip()} / Got: {got.strip()}"
 
 
 def combine_phases(outcomes: Sequence[PhaseOutcome]) -> PhaseOutcome:
@@ -122,7 +183,7 @@ def aggregate(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
     if len(ordered) == 1:
         message, stack = first.get("error_message"), first.get("error_stack")
     else:
-        message, stack = _per_parameter(ordered, status)
+        message, stack = _per_parameter(ordered)
     if message:
         payload["error_message"] = clip(message, MESSAGE_LIMIT)
     if stack:
@@ -166,13 +227,9 @@ def api_result(
     }
 
 
-def _per_parameter(results: Sequence[dict[str, Any]], status: str) -> tuple[str | None, str | None]:
-    """Join the messages and stacks of the parameters that did not pass."""
-    shown = [
-        result
-        for result in results
-        if result["status"] != PASSED and (result["status"] != SKIPPED or status == SKIPPED)
-    ]
+def _per_parameter(results: Sequence[dict[str, Any]]) -> tuple[str | None, str | None]:
+    """Join the messages and stacks of the parameters that did not pass (skipped ones too)."""
+    shown = [result for result in results if result["status"] != PASSED]
     messages = []
     for result in shown:
         message = result.get("error_message") or result["status"]

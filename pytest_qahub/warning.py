@@ -1,8 +1,15 @@
-"""The plugin's warning class, and the one warning both an xdist worker and the controller give."""
+"""The plugin's warning class, the one warning both an xdist worker and the controller give, and
+the notices about problems in a user's suite."""
+
+from __future__ import annotations
 
 from collections.abc import Sequence
 
 import pytest
+
+#: The xdist worker that warns about what every worker collects alike (xdist names its workers
+#: gw0, gw1, ...; a restarted one gets a new name).
+WARNING_WORKER = "gw0"
 
 
 class QAHubWarning(pytest.PytestWarning):
@@ -31,10 +38,47 @@ def unknown_codes_message(codes: Sequence[str]) -> str:
 
 
 def issue_warning(config: pytest.Config, message: str, codes: Sequence[str] = ()) -> bool:
-    """Give a `QAHubWarning` outside any test; False, giving nothing, where warnings are errors."""
+    """Give a `QAHubWarning` outside any test; False, giving nothing, where warnings are errors
+    or not shown (``-p no:warnings``)."""
+    if config.pluginmanager.is_blocked("warnings"):
+        return False
     warning = QAHubWarning(message, list(codes)) if codes else QAHubWarning(message)
     try:
         config.issue_config_time_warning(warning, stacklevel=3)
     except QAHubWarning:
         return False
     return True
+
+
+def describe(ex: BaseException) -> str:
+    """An exception in one line: ``ValueError: the first line of its message``."""
+    try:
+        lines = str(ex).strip().splitlines()
+    except Exception:  # a user's exception whose __str__ fails: its type still says something
+        lines = []
+    return f"{type(ex).__name__}: {lines[0]}" if lines else type(ex).__name__
+
+
+class Notices:
+    """Problems in a user's suite the plugin works around (a bad marker, a hook that raised).
+
+    Each is told once, as a `QAHubWarning`; where warnings are errors it is kept in `unsaid`
+    for the QAHub summary instead, so it never fails the session. What every xdist worker
+    meets alike (collection) is told by the first worker only.
+    """
+
+    def __init__(self, config: pytest.Config) -> None:
+        self._config = config
+        workerinput = getattr(config, "workerinput", None)
+        self._tells_shared = workerinput is None or workerinput.get("workerid") == WARNING_WORKER
+        self._told: set[str] = set()
+        #: The messages that could not be given as warnings, for the summary.
+        self.unsaid: list[str] = []
+
+    def tell(self, key: str, message: str, *, shared: bool = True) -> None:
+        """Give message, unless a notice with this key was given; shared: every worker meets it."""
+        if key in self._told:
+            return
+        self._told.add(key)
+        if (self._tells_shared or not shared) and not issue_warning(self._config, message):
+            self.unsaid.append(message)

@@ -5,7 +5,8 @@ hands the project's codes to the first worker (``workerinput``), which collects 
 worker collects and gives the warning. xdist forwards it to the controller, which
 then knows not to give it again. The worker also leaves the codes in its ``workeroutput``,
 for the controller to name at the end where the warning could not be given (warnings are
-errors) — even the codes of tests that never report.
+errors) — even the codes of tests that never report — and the other notices it could not
+give as warnings (``warning.Notices``).
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from .warning import issue_warning, unknown_codes_message
 KNOWN_CODES_INPUT = "qahub_known_codes"
 #: workeroutput key: the codes the session uses that the project lacks.
 UNKNOWN_OUTPUT = "qahub_unknown_codes"
-#: The worker that warns (xdist names its workers gw0, gw1, ...; a restarted one gets a new name).
-WARNING_WORKER = "gw0"
+#: workeroutput key: the notices this worker could not give as warnings (warnings are errors).
+NOTICES_OUTPUT = "qahub_notices"
 
 
 class UnknownCodesWarning:
@@ -29,6 +30,11 @@ class UnknownCodesWarning:
     def __init__(self, config: pytest.Config, capture: Capture) -> None:
         self._config = config
         self._capture = capture
+
+    def pytest_sessionfinish(self) -> None:
+        """Hand the notices that could not be warnings to the controller, for its summary."""
+        if self._capture.notices.unsaid:
+            self._config.workeroutput[NOTICES_OUTPUT] = list(self._capture.notices.unsaid)  # type: ignore[attr-defined]
 
     @pytest.hookimpl(trylast=True)  # after the capture has mapped the items
     def pytest_collection_finish(self, session: pytest.Session) -> None:

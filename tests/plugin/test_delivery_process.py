@@ -125,7 +125,11 @@ def test_a_run_check_request_that_cannot_be_made_is_a_usage_error(monkeypatch: p
         def get_run(self, run_id: str) -> dict[str, str]:
             raise QAHubError(f"GET http://h/api/v1/runs/{run_id}: the request could not be made")
 
-    monkeypatch.setattr(courier, "make_transport", lambda *args: Unusable())
+        def close(self) -> None:
+            self.closed = True
+
+    unusable = Unusable()
+    monkeypatch.setattr(courier, "make_transport", lambda *args: unusable)
     job = courier.Job(run="r", url="http://h", token=None, root=".", batch_size=1, flush_timeout=1)
     answer, transport = courier.preflight(job)
     assert answer == {
@@ -133,3 +137,4 @@ def test_a_run_check_request_that_cannot_be_made_is_a_usage_error(monkeypatch: p
         "message": "QAHub at http://h: GET http://h/api/v1/runs/r: the request could not be made",
     }
     assert transport is None
+    assert unusable.closed  # nobody else will close it

@@ -210,3 +210,12 @@ def test_a_session_removes_old_delivered_journals_when_it_ends(pytester: pytest.
     left = sorted(journals.glob("*.jsonl"))
     assert waiting in left and not any(path in left for path in old)
     assert len(left) == 2  # this session's journal, and the one still waiting for replay
+
+
+def test_text_a_test_decoded_from_bytes_is_journaled_escaped(journal: Journal) -> None:
+    message = "AssertionError: assert " + repr(os.fsdecode(b"caf\xff"))  # a lone surrogate
+    journal.append_payload({**payload("a.py::test_\udcff"), "error_message": message})
+    journal.close()
+    (entry,) = load(journal.path).pending
+    assert entry.payload["error_message"] == "AssertionError: assert 'caf\\udcff'"
+    assert entry.payload["test_case_code"] == "a.py::test_\\udcff"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_qahub.mapping import CaseMapping, map_item, plain_code
+from pytest_qahub.mapping import CaseMapping, base_nodeid, map_item, plain_code
 
 ITEMS = """
 import pytest
@@ -75,3 +75,20 @@ def test_the_shortcut_takes_a_code_alone_and_leaves_every_other_marker_to_the_fu
         if code is not None:
             assert map_item(item, "skip") == CaseMapping(code), name
     assert map_item(items["test_in_class"], "skip") == CaseMapping("A-9")
+
+
+@pytest.mark.parametrize(
+    ("nodeid", "name", "base"),
+    [
+        ("t.py::test_a[1-2]", "test_a[1-2]", "t.py::test_a"),
+        ("t.py::test_a[x[1]]", "test_a[x[1]]", "t.py::test_a"),
+        ("t.py::TestC::test_a[a::b]", "test_a[a::b]", "t.py::TestC::test_a"),
+        ("cases[v2]/test_a.py::test_one", "test_one", "cases[v2]/test_a.py::test_one"),
+        ("cases[v2]/test_a.py::test_p[1]", "test_p[1]", "cases[v2]/test_a.py::test_p"),
+        ("t.py::test_a[1]x", "test_a[1]x", "t.py::test_a[1]x"),
+    ],
+)
+def test_only_the_trailing_brackets_of_the_items_name_are_its_parameters(
+    nodeid: str, name: str, base: str
+) -> None:
+    assert base_nodeid(nodeid, name) == base

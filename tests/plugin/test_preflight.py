@@ -98,6 +98,16 @@ def test_unknown_codes_are_named_in_one_warning_and_not_sent(qahub_run: QAHubRun
     assert result.ret == pytest.ExitCode.OK
 
 
+def test_with_warnings_as_errors_the_summary_names_unknown_codes_once(qahub_run: QAHubRun) -> None:
+    make_cases(qahub_run.server, "PRE-1")
+    qahub_run.pytester.makepyfile(MAPPED)
+    result = qahub_run.pytest("-W", "error")
+    result.assert_outcomes(passed=5)
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(["  unknown test case codes (not sent): PRE-MISSING-1"])
+    assert result.stdout.str().count("PRE-MISSING-1") == 1
+
+
 def test_unmapped_tests_are_skipped_and_counted(qahub_run: QAHubRun) -> None:
     make_cases(qahub_run.server, "PRE-1")
     qahub_run.pytester.makepyfile(MAPPED)

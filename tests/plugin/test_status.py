@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import doctest
 from typing import Any
 
 import pytest
@@ -59,6 +60,54 @@ def test_it_marks_other_exceptions_broken() -> None:
 def test_it_marks_setup_and_teardown_errors_broken_even_for_assertions(when: str) -> None:
     outcome = phase_outcome(report(when, "failed", "E assert 0"), excinfo(AssertionError()))
     assert outcome is not None and outcome.status == BROKEN
+
+
+def test_the_message_is_the_first_line_and_the_stack_the_whole_explanation() -> None:
+    raised = excinfo(AssertionError("ratio 0.75 is not 1.0\n +  where 0.75 = ratio()"))
+    outcome = phase_outcome(report("call", "failed", raised.getrepr()), raised)
+    assert outcome is not None and outcome.status == FAILED
+    assert outcome.message == "AssertionError: ratio 0.75 is not 1.0"
+    assert outcome.stack is not None and "where 0.75 = ratio()" in outcome.stack
+
+
+def test_a_skip_reason_of_several_lines_keeps_its_first_as_the_message() -> None:
+    outcome = phase_outcome(report("setup", "skipped", ("t.py", 3, "Skipped: no GPU\nsee CI.md")), None)
+    assert outcome == PhaseOutcome(SKIPPED, "no GPU", "no GPU\nsee CI.md")
+
+
+def doctest_failure(source: str) -> pytest.ExceptionInfo[BaseException]:
+    """What running a docstring's examples raises, as pytest's doctest runner raises it."""
+    test = doctest.DocTestParser().get_doctest(source, {}, "example", "example.py", 146)
+    with pytest.raises((doctest.DocTestFailure, doctest.UnexpectedException)) as raised:
+        doctest.DebugRunner(verbose=False).run(test)
+    return raised
+
+
+def test_a_doctest_whose_output_differs_failed_expecting_and_getting() -> None:
+    outcome = phase_outcome(report("call", "failed", "147"), doctest_failure(">>> 1 + 1\n3\n"))
+    assert outcome == PhaseOutcome(FAILED, "Expected: 3 / Got: 2", "147")
+
+
+def test_a_doctest_example_that_raises_is_broken_naming_the_exception() -> None:
+    outcome = phase_outcome(report("call", "failed", "147"), doctest_failure(">>> int('x')\n0\n"))
+    assert outcome is not None and outcome.status == BROKEN
+    assert outcome.message == "ValueError: invalid literal for int() with base 10: 'x'"
+
+
+def test_an_exception_that_cannot_be_shown_is_named_by_its_type() -> None:
+    source = (
+        ">>> class Odd(Exception):\n"
+        "...     def __str__(self):\n"
+        "...         raise RuntimeError\n"
+        ">>> raise Odd()\n"
+    )
+    outcome = phase_outcome(report("call", "failed", "147"), doctest_failure(source))
+    assert outcome is not None and (outcome.status, outcome.message) == (BROKEN, "Odd")
+
+
+def test_a_doctest_example_whose_assert_fails_is_failed() -> None:
+    outcome = phase_outcome(report("call", "failed", "147"), doctest_failure(">>> assert 1 == 2\n"))
+    assert outcome is not None and (outcome.status, outcome.message) == (FAILED, "AssertionError")
 
 
 def test_it_marks_skips_skipped_with_the_reason() -> None:
@@ -156,3 +205,16 @@ def test_aggregation_of_one_item_passes_its_fields_through() -> None:
 def test_aggregation_notes_parameters_that_never_finished() -> None:
     payload = aggregate([item(0, PASSED), item(1, PASSED)])
     assert payload["comment"] == "2 of 3 parameters finished"
+
+
+def test_a_group_that_passed_keeps_the_messages_of_its_skipped_parameters() -> None:
+    payload = aggregate([item(0, PASSED), item(1, SKIPPED, error_message="not on Windows"), item(2, PASSED)])
+    assert payload["status"] == PASSED
+    assert payload["error_message"] == "[1] not on Windows"
+
+
+def test_a_group_that_failed_keeps_the_messages_of_its_skipped_parameters_too() -> None:
+    payload = aggregate(
+        [item(0, FAILED, error_message="assert 1"), item(1, SKIPPED, error_message="no GPU"), item(2, PASSED)]
+    )
+    assert payload["error_message"] == "[0] assert 1\n[1] no GPU"
