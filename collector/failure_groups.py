@@ -18,6 +18,7 @@ are one group of their own (pattern ``None``).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import defaultdict
 from dataclasses import dataclass
@@ -41,6 +42,8 @@ _MASKS = [
 ]
 
 
+# Failures of one cause repeat one message: a run page of 10,000 failures masks each text once.
+@functools.lru_cache(maxsize=8192)
 def pattern(message: str | None) -> str | None:
     """Mask what varies in an error message; ``None`` for a failure without one."""
     text = (message or "")[:MESSAGE_CHARS]

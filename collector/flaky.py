@@ -17,6 +17,7 @@ reads the outcomes of the runs considered in one query and judges every case in 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
@@ -77,12 +78,7 @@ class SeriesFlips:
     runs: int
 
     def as_dict(self) -> dict:
-        return {
-            "branch": self.branch,
-            "environment": self.environment,
-            "flips": self.flips,
-            "runs": self.runs,
-        }
+        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True)
@@ -95,12 +91,7 @@ class CommitConflict:
     failed: int
 
     def as_dict(self) -> dict:
-        return {
-            "commit": self.commit,
-            "environment": self.environment,
-            "passed": self.passed,
-            "failed": self.failed,
-        }
+        return dataclasses.asdict(self)
 
 
 def _times(count: int) -> str:

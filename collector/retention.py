@@ -26,8 +26,8 @@ from collector.models import Attachment, Project, Result, Run, utcnow
 from collector.storage import Storage
 
 #: The columns whose values make one group of runs: the newest ``keep_last`` runs of each are
-#: kept. Once runs carry a branch, adding ``Run.branch`` here keeps that many per branch.
-GROUP_BY: tuple[peewee.Field, ...] = (Run.project,)
+#: kept. Runs without a branch form one group of their project.
+GROUP_BY: tuple[peewee.Field, ...] = (Run.project, Run.branch)
 BATCH_SIZE = 500
 #: Longer than the 100 ms between two looks of a writer waiting for SQLite's lock.
 SQLITE_PAUSE_S = 0.12

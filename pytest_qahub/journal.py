@@ -102,6 +102,33 @@ def _attachment(record: dict[str, Any]) -> AttachmentEntry:
     return AttachmentEntry(record["seq"], record["code"], record["path"], record["name"], record["mime"])
 
 
+def _read_record(
+    record: dict[str, Any],
+    results: dict[int, Entry],
+    delivered: set[int],
+    ids: dict[str, str],
+    rejected: dict[int, str],
+    files: dict[int, AttachmentEntry],
+    done: set[int],
+    refused: dict[int, str],
+) -> None:
+    """Apply one journal record after the header to the state being read."""
+    kind = record.get("type")
+    if kind == "result":
+        results[record["seq"]] = _entry(record)
+    elif kind == "delivered":
+        delivered.update(record["seqs"])
+        ids.update(record.get("ids") or {})
+    elif kind == "rejected":
+        rejected.update({int(seq): message for seq, message in record["messages"].items()})
+    elif kind == "attachment":
+        files[record["seq"]] = _attachment(record)
+    elif kind == "attachment_done":
+        done.update(record["seqs"])
+    elif kind == "attachment_refused":
+        refused.update({int(seq): message for seq, message in record["messages"].items()})
+
+
 def load(path: Path) -> JournalState:
     """Read a journal; raise ValueError if it has no valid header."""
     raw = path.read_bytes()
@@ -130,20 +157,10 @@ def load(path: Path) -> JournalState:
     refused: dict[int, str] = {}
     ids: dict[str, str] = {}
     for record in records[1:]:
-        kind = record.get("type")
-        if kind == "result":
-            results[record["seq"]] = _entry(record)
-        elif kind == "delivered":
-            delivered.update(record["seqs"])
-            ids.update(record.get("ids") or {})
-        elif kind == "rejected":
-            rejected.update({int(seq): message for seq, message in record["messages"].items()})
-        elif kind == "attachment":
-            files[record["seq"]] = _attachment(record)
-        elif kind == "attachment_done":
-            done.update(record["seqs"])
-        elif kind == "attachment_refused":
-            refused.update({int(seq): message for seq, message in record["messages"].items()})
+        try:  # a record of a foreign shape (another version, a hand edit) is skipped and counted
+            _read_record(record, results, delivered, ids, rejected, files, done, refused)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            corrupt += 1
     settled = delivered | set(rejected)
     files_settled = done | set(refused)
     return JournalState(

@@ -149,6 +149,18 @@ def test_keep_last_keeps_the_newest_runs_of_each_project_whatever_their_age(stor
     assert {run.id for run in Run.select()} == {older, old, only}
 
 
+def test_keep_last_keeps_the_newest_runs_of_each_branch(store: Store) -> None:
+    runs = {}
+    for branch in ("main", "feature"):
+        for days in (90, 80):
+            run_id = make_run(store, days, files=0)
+            Run.update(branch=branch).where(Run.id == run_id).execute()
+            runs[branch, days] = run_id
+    report = prune(store.storage, 30, keep_last=1)
+    assert sorted(run.id for run in report.runs) == sorted([runs["main", 90], runs["feature", 90]])
+    assert {run.id for run in Run.select()} == {runs["main", 80], runs["feature", 80]}
+
+
 def test_a_dry_run_names_the_same_runs_and_deletes_nothing(store: Store) -> None:
     old = make_run(store, 40)
     before = leftovers(store.storage)

@@ -219,3 +219,13 @@ def test_text_a_test_decoded_from_bytes_is_journaled_escaped(journal: Journal) -
     (entry,) = load(journal.path).pending
     assert entry.payload["error_message"] == "AssertionError: assert 'caf\\udcff'"
     assert entry.payload["test_case_code"] == "a.py::test_\\udcff"
+
+
+def test_a_record_of_a_foreign_shape_is_counted_and_skipped_not_raised(tmp_path: Path) -> None:
+    path = tmp_path / "20260501T120000-1-abc123.jsonl"
+    header = '{"type":"header","version":1,"url":"http://h:1","run":"r"}\n'
+    good = '{"type":"result","seq":1,"result":{"test_case_code":"TC-1","status":"PASSED"}}\n'
+    path.write_text(header + '{"type":"result"}\n' + '{"type":"delivered","seqs":7}\n' + good)
+    state = load(path)
+    assert state.corrupt_lines == 2
+    assert [entry.payload["test_case_code"] for entry in state.pending] == ["TC-1"]
