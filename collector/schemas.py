@@ -31,9 +31,28 @@ def _text(value: str) -> str:
     return value.replace("\x00", "\ufffd")
 
 
+#: How far ahead of the collector's clock an ``executed_at`` may be. A result stamped later
+#: would outrank every real result of its case until then ("an older result never overwrites
+#: a newer one"); a day leaves room for any clock skew between CI machines and the collector.
+MAX_FUTURE = dt.timedelta(days=1)
+
+
 def _utc(value: dt.datetime) -> dt.datetime:
     if value.tzinfo is not None:
-        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+        try:
+            value = value.astimezone(dt.UTC).replace(tzinfo=None)
+        except OverflowError:  # 9999-12-31T23:59:59-14:00 is past year 9999 in UTC
+            raise ValueError("is out of range once converted to UTC") from None
+    return value
+
+
+def _not_in_future(value: dt.datetime) -> dt.datetime:
+    latest = dt.datetime.now(dt.UTC).replace(tzinfo=None) + MAX_FUTURE
+    if value > latest:
+        raise ValueError(
+            f"is more than {MAX_FUTURE.days} day ahead of the collector's clock "
+            f"(latest accepted: {latest.isoformat(timespec='seconds')}Z)"
+        )
     return value
 
 
@@ -48,6 +67,7 @@ ShortText = Annotated[str, StringConstraints(max_length=65_536), AfterValidator(
 LongText = Annotated[str, StringConstraints(max_length=1_048_576), AfterValidator(_text)]
 Url = Annotated[str, StringConstraints(max_length=2048), AfterValidator(_no_nul)]
 UtcDatetime = Annotated[dt.datetime, AfterValidator(_utc)]
+ExecutedAt = Annotated[UtcDatetime, AfterValidator(_not_in_future)]
 
 
 class ResultIn(BaseModel):
@@ -65,7 +85,7 @@ class ResultIn(BaseModel):
     framework: Annotated[str, StringConstraints(max_length=100), AfterValidator(_no_nul)] | None = None
     error_message: ShortText | None = None
     error_stack: LongText | None = None
-    executed_at: UtcDatetime | None = None
+    executed_at: ExecutedAt | None = None
 
     @model_validator(mode="after")
     def _one_reference(self) -> ResultIn:

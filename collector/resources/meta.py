@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 import falcon
 import peewee
 
 from collector.openapi import build_spec
+from collector.storage import Storage
+
+log = logging.getLogger("collector.health")
 
 
 class Me:
@@ -23,19 +28,36 @@ class Me:
 
 
 class Health:
+    """The process's health: 503 without a database (nothing works), "degraded" without storage.
+
+    Results need only the database, so a process whose attachment storage fails stays in a load
+    balancer's rotation (200) and says what is wrong in the body; uploads meanwhile get 503.
+    """
+
     auth = "none"
 
-    def __init__(self, db: peewee.Database) -> None:
+    def __init__(self, db: peewee.Database, storage: Storage) -> None:
         self.db = db
+        self.storage = storage
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         try:
             self.db.execute_sql("SELECT 1").fetchone()
+            database = "ok"
         except peewee.DatabaseError as ex:
+            database = type(ex).__name__
+        try:
+            self.storage.check()
+            storage = "ok"
+        except Exception as ex:  # any backend's failure is a state to report, not an error
+            log.warning("Health check: the attachment storage is unavailable: %s", ex)
+            storage = "unavailable"
+        if database != "ok":
             resp.status = falcon.HTTP_503
-            resp.media = {"status": "unavailable", "database": type(ex).__name__}
-            return
-        resp.media = {"status": "ok", "database": "ok"}
+            status = "unavailable"
+        else:
+            status = "ok" if storage == "ok" else "degraded"
+        resp.media = {"status": status, "database": database, "storage": storage}
 
 
 class OpenApi:

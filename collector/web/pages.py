@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urlencode
 import falcon
 
 from collector import attachments, tokens
+from collector.access_log import TOKEN_PREFIX_KEY
 from collector.errors import Forbidden, NotFound, Unauthorized
 from collector.models import RESULT_STATUSES, ApiToken
 from collector.resources.attachments import send_attachment
@@ -66,6 +67,7 @@ class WebResource:
             _redirect(resp, "/login?" + urlencode({"next": local_path(req.relative_uri)}))
             return None
         req.context.csrf = session.csrf
+        req.env[TOKEN_PREFIX_KEY] = token.prefix  # for the access log: the prefix, never the secret
         return token
 
     def not_found(self, req: falcon.Request, resp: falcon.Response, token: ApiToken) -> None:
