@@ -12,7 +12,7 @@ from collections.abc import Callable
 import peewee
 
 from collector.db import is_sqlite, write_transaction
-from collector.models import ALL_MODELS, Project, SchemaVersion
+from collector.models import ALL_MODELS, Project, SchemaVersion, WebSession
 
 DEFAULT_PROJECT_KEY = "default"
 _PG_LOCK_ID = 0x51A4B  # any constant shared by every collector process
@@ -23,7 +23,11 @@ def _v1_initial(db: peewee.Database) -> None:
     Project.get_or_create(key=DEFAULT_PROJECT_KEY, defaults={"name": "Default project"})
 
 
-MIGRATIONS: list[Callable[[peewee.Database], None]] = [_v1_initial]
+def _v2_web_sessions(db: peewee.Database) -> None:
+    db.create_tables([WebSession], safe=True)
+
+
+MIGRATIONS: list[Callable[[peewee.Database], None]] = [_v1_initial, _v2_web_sessions]
 LATEST_VERSION = len(MIGRATIONS)
 
 
