@@ -33,11 +33,15 @@ def cmd_serve(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
 
 
 def cmd_project_create(args, settings, out) -> int:
+    from collector.errors import BadRequest
     from collector.projects import create_project
 
     db = _open(settings)
     with db.connection_context():
-        project = create_project(args.key, args.name or "")
+        try:
+            project = create_project(args.key, args.name or "")
+        except BadRequest as ex:
+            raise UsageError(ex.message) from ex
     print(project.key, file=out)
     return 0
 

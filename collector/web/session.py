@@ -25,6 +25,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from collector.config import Settings, SettingsError
 from collector.db import write_transaction
 from collector.models import ApiToken, Project, WebSession, utcnow
+from collector.storage import make_private_dirs
 
 COOKIE = "qahub_session"
 KEY_FILE = "secret_key"
@@ -57,7 +58,7 @@ def secret_key(settings: Settings) -> str:
 
 def _make_key_file(path: Path) -> None:
     """Write a random key readable by the owner only; a collector starting alongside may win."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dirs(path.parent)
     temp = path.with_name(f".{KEY_FILE}.{secrets.token_hex(8)}")
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="ascii") as handle:
