@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 import pytest
 
+from pytest_qahub.attach import PendingStore
 from pytest_qahub.journal import Entry, Follower, Journal, load
 
 
@@ -123,3 +126,23 @@ def test_marks_from_another_handle_interleave_whole_lines(journal: Journal) -> N
     assert state.corrupt_lines == 0
     assert state.delivered == 50
     assert state.pending == []
+
+
+def test_journals_and_pending_attachments_are_readable_by_their_user_only(tmp_path: Path) -> None:
+    previous = os.umask(0o022)  # the usual umask: a plain mkdir or open would let everyone read
+    try:
+        journal = Journal.create(tmp_path / ".qahub" / "journal", url=None, run_id="r1")
+        journal.close()
+        record = PendingStore(tmp_path / ".qahub" / "attachments-pending").write("t.py::t", b"log", "log.txt")
+        source = tmp_path / "trace.zip"
+        source.write_bytes(b"PK")
+        copied = PendingStore(tmp_path / ".qahub" / "attachments-pending").copy(
+            "t.py::t", source, "trace.zip"
+        )
+    finally:
+        os.umask(previous)
+
+    for folder in (".qahub", ".qahub/journal", ".qahub/attachments-pending"):
+        assert stat.S_IMODE((tmp_path / folder).stat().st_mode) == 0o700, folder
+    for path in (journal.path, Path(record["path"]), Path(copied["path"])):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
