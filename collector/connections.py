@@ -99,7 +99,6 @@ class GuardedChannel(HTTPChannel):
             return f"not sending a complete request head within {deadlines.header_timeout:g} s"
         return None
 
-
     def _unacknowledged(self) -> int:
         """Bytes given to the kernel that the client has not acknowledged yet.
 
