@@ -170,6 +170,8 @@ def readers(server: Server, run_id: str, count: int, hold: float) -> None:
     for sock in socks:
         sock.close()
     produced = _listing_times(server, path)
+    log = server.log.read_text(errors="replace") if server.log and server.log.exists() else ""
+    server_cuts = log.count("reading its response too slowly")
     cuts = sorted(round(t) for t in cut_at if t is not None)
     peak = server.rss_kib("VmHWM") // 1024
     print(
@@ -177,7 +179,10 @@ def readers(server: Server, run_id: str, count: int, hold: float) -> None:
         f"for {hold:.0f} s: {probe.summary()}; server RSS before {before} MiB, peak {peak} MiB"
     )
     print(f"          listings produced in (ms, from the access log): {produced or 'n/a (no access log)'}")
-    print(f"          readers cut off after (s): {cuts or 'none'} of {count}")
+    print(
+        f"          readers the server cut off (its log): {server_cuts} of {count}; readers that saw the "
+        f"end within the hold (what the kernel had already delivered comes first): {len(cuts)}"
+    )
 
 
 def _listing_times(server: Server, path: str) -> list[int]:

@@ -17,6 +17,7 @@ response is released at once.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import socket
@@ -138,4 +139,15 @@ class GuardedServer(TcpWSGIServer):
             reason = channel.overdue(now, self.deadlines)
             if reason is not None:
                 log.info("Closed the connection from %s: %s", channel.addr[0], reason)
+                _reset_on_close(channel.socket)
                 channel.will_close = True
+
+
+def _reset_on_close(sock: socket.socket) -> None:
+    """Make closing ``sock`` a reset that drops what it still holds for the client.
+
+    A plain close leaves the kernel sending the rest of its buffer (megabytes) to a client
+    that reads nothing, for minutes; the reset frees it at once.
+    """
+    with contextlib.suppress(OSError):  # a socket already gone needs nothing
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
