@@ -11,8 +11,8 @@ fill the connection limit. Here every connection also has a deadline for what it
 - a request body, and a response, may take ``header_timeout`` plus one second for every
   ``min_rate`` bytes moved (the rule of Apache's ``mod_reqtimeout``).
 
-A connection past its deadline is closed; a worker thread waiting to hand it more of a
-response is released at once.
+A connection past its deadline is closed (reset); a worker thread still producing its
+response stops at its next write.
 """
 
 from __future__ import annotations
@@ -140,7 +140,10 @@ class GuardedServer(TcpWSGIServer):
             if reason is not None:
                 log.info("Closed the connection from %s: %s", channel.addr[0], reason)
                 _reset_on_close(channel.socket)
-                channel.will_close = True
+                # At once, not by marking it: a client that reads nothing leaves its socket
+                # unwritable, and waitress closes a marked connection only when it can write.
+                # A worker waiting to hand it more of a response wakes and stops.
+                channel.handle_close()
 
 
 def _reset_on_close(sock: socket.socket) -> None:
