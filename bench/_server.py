@@ -20,6 +20,8 @@ class Server:
         database_url: str | None = None,
         threads: int = 8,
         extra_env: dict[str, str] | None = None,
+        args: tuple[str, ...] = (),
+        log: Path | None = None,
     ) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         self.env = {
@@ -29,10 +31,14 @@ class Server:
             **(extra_env or {}),
         }
         self.token = self.qahub("token", "create").strip()
+        self.log = log
+        stderr = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115 - the child keeps it
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "collector.cli", "serve", "--port", "0", "--threads", str(threads)],
-            env=self.env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            [sys.executable, "-m", "collector.cli", "serve", "--port", "0", "--threads", str(threads), *args],
+            env=self.env, stdout=subprocess.PIPE, stderr=stderr,
         )  # fmt: skip
+        if log:
+            stderr.close()
         self.url = self.process.stdout.readline().decode().split()[-1]
         self.api = f"{self.url}/api/v1"
         self.session = requests.Session()

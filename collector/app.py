@@ -5,6 +5,7 @@ from __future__ import annotations
 import falcon
 import orjson
 import peewee
+from playhouse.pool import MaxConnectionsExceeded
 
 from collector import errors, http_errors
 from collector.config import Settings, load_settings
@@ -46,6 +47,7 @@ def create_app(settings: Settings, db: peewee.Database, storage: Storage | None 
     app.add_error_handler(Exception, http_errors.handle_unexpected)
     app.add_error_handler(falcon.HTTPError, http_errors.handle_http_error)
     app.add_error_handler(errors.CollectorError, http_errors.handle_collector_error)
+    app.add_error_handler((peewee.OperationalError, MaxConnectionsExceeded), http_errors.handle_database_busy)
 
     health = Health(db, storage)
     app.add_route(f"{API}/runs", RunCollection(settings))

@@ -29,6 +29,8 @@ from collector.runs import get_run
 from collector.storage import Storage
 
 COMPARE_CHUNK = 256 * 1024
+#: Times an upload compares its files with ones racing uploads added, before inserting anyway.
+COPY_CHECK_ROUNDS = 3
 log = logging.getLogger("collector.attachments")
 
 MAX_FILES_PER_REQUEST = 20
@@ -170,16 +172,7 @@ def _store(
         for row, part in zip(rows, parts, strict=True):
             storage.save_from_temp(part.temp_path, row.storage_key)
         try:
-            with write_transaction():
-                found = Result.select(Result.id).where(Result.id == result_id)
-                if not is_sqlite(database):
-                    found = found.for_update()  # one upload per result at a time sees earlier copies
-                if found.first() is None:
-                    raise NotFound(f"Result '{shorten(result_id)}' was not found")
-                copies = _earlier_copies(result_id, rows, storage)
-                new = [row for index, row in enumerate(rows) if index not in copies]
-                Attachment.bulk_create(new)
-                deletions.cancel(row.storage_key for row in new)
+            copies = _insert_new(result_id, rows, storage)
         except peewee.IntegrityError as ex:  # the result was deleted meanwhile
             raise NotFound(f"Result '{shorten(result_id)}' was not found") from ex
         done = True
@@ -190,30 +183,65 @@ def _store(
     return [copies.get(index, row) for index, row in enumerate(rows)]
 
 
-def _earlier_copies(result_id: str, rows: list[Attachment], storage: Storage) -> dict[int, Attachment]:
-    """Map the index of each new row whose file the result already holds to that attachment.
+def _insert_new(result_id: str, rows: list[Attachment], storage: Storage) -> dict[int, Attachment]:
+    """Insert the rows whose file the result does not hold yet; return the others' earlier copies.
 
     A client that retries an upload whose answer it never got (a dropped connection, a
     timeout) sends the same file again; answering with the attachment it already made keeps
-    retried uploads from duplicating.
+    retried uploads from duplicating. Comparing the bytes reads every earlier file of the same
+    name, type and size, which can take seconds, so it happens before the write transaction:
+    holding SQLite's write lock meanwhile would stall every other writer of every project.
+    Inside the transaction only the rows are checked: if an upload racing this one added a
+    candidate since, its bytes are compared too (outside again) before inserting.
     """
-    earlier = list(
+    compared: set[str] = set()
+    copies: dict[int, Attachment] = {}
+    for attempt in range(1, COPY_CHECK_ROUNDS + 1):
+        candidates = _candidates(result_id, rows, compared)
+        _match_copies(rows, candidates, storage, copies)
+        compared.update(old.id for old in candidates)
+        with write_transaction():
+            found = Result.select(Result.id).where(Result.id == result_id)
+            if not is_sqlite(database):
+                found = found.for_update()  # one upload per result at a time sees earlier copies
+            if found.first() is None:
+                raise NotFound(f"Result '{shorten(result_id)}' was not found")
+            if attempt < COPY_CHECK_ROUNDS and _candidates(result_id, rows, compared):
+                continue  # another upload of a same-sized file committed meanwhile: compare it too
+            new = [row for index, row in enumerate(rows) if index not in copies]
+            Attachment.bulk_create(new)
+            deletions.cancel(row.storage_key for row in new)  # the rows hold them now
+            return copies
+    raise AssertionError("unreachable: the last round always inserts")
+
+
+def _candidates(result_id: str, rows: list[Attachment], compared: set[str]) -> list[Attachment]:
+    """The result's earlier attachments with a new row's name, type and size, not compared yet."""
+    metas = {(row.file_name, row.mime_type, row.size) for row in rows}
+    earlier = (
         Attachment.select()
         .where((Attachment.result == result_id) & Attachment.size.in_({row.size for row in rows}))
         .order_by(Attachment.created_at, Attachment.id)
     )
-    copies: dict[int, Attachment] = {}
+    return [
+        old for old in earlier if old.id not in compared and (old.file_name, old.mime_type, old.size) in metas
+    ]
+
+
+def _match_copies(
+    rows: list[Attachment], candidates: list[Attachment], storage: Storage, copies: dict[int, Attachment]
+) -> None:
+    """Add to ``copies`` each unmatched row whose bytes equal a candidate's (each used once)."""
+    used = {old.id for old in copies.values()}
     for index, row in enumerate(rows):
-        for old in earlier:
+        if index in copies:
+            continue
+        for old in candidates:
             same_meta = (old.file_name, old.mime_type, old.size) == (row.file_name, row.mime_type, row.size)
-            if (
-                same_meta
-                and old not in copies.values()
-                and _same_bytes(storage, old.storage_key, row.storage_key)
-            ):
+            if same_meta and old.id not in used and _same_bytes(storage, old.storage_key, row.storage_key):
                 copies[index] = old
+                used.add(old.id)
                 break
-    return copies
 
 
 def _same_bytes(storage: Storage, key: str, other: str) -> bool:

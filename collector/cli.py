@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
+from collector import serve
 from collector.config import Settings, SettingsError, load_settings
 from collector.db import DatabaseURLError, open_database
 from collector.errors import CollectorError
@@ -28,56 +29,19 @@ def _open(settings: Settings):
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
-    import waitress
-
-    from collector.app import create_app
-    from collector.attachments import upload_limits
-    from collector.housekeeping import Housekeeper
-    from collector.storage import open_storage
-
-    db = _open(settings)
-    storage = open_storage(settings)
-    app = create_app(settings, db, storage)
-    body_limit = max(settings.max_body_bytes, upload_limits(settings).request_bytes)
-    server = waitress.create_server(
-        app,
-        host=args.host,
-        port=args.port,
-        threads=args.threads,
-        max_request_body_size=body_limit,
-        # A streamed listing outruns the socket: waitress queues up to this much of a response
-        # in memory before it makes the app wait (16 MiB by default, which made a 100,000-result
-        # listing cost 17 MiB of peak RSS and a 10,000-result one 4 MiB; at 1 MiB both cost ~2).
-        outbuf_high_watermark=1024 * 1024,
-        channel_timeout=60,
-        ident="qahub",
-    )
-    host, port = server.effective_host, server.effective_port
-    print(f"Serving on http://{host}:{port}", file=out, flush=True)
-    print(
-        f"  API:      http://{host}:{port}/api/v1  (OpenAPI: /api/v1/openapi.json)",
-        file=out,
-        flush=True,
-    )
-    print(f"  Web:      http://{host}:{port}/  (sign in with a read token)", file=out, flush=True)
-    print(f"  Database: {settings.database_url}", file=out, flush=True)
-    housekeeper = Housekeeper(settings, db, storage).start()
-    try:
-        server.run()
-    except KeyboardInterrupt:
-        pass  # Ctrl-C is the normal way to stop a foreground server
-    finally:
-        server.close()
-        housekeeper.stop()
-    return 0
+    return serve.command(args, settings, out, _open)
 
 
 def cmd_project_create(args, settings, out) -> int:
+    from collector.errors import BadRequest
     from collector.projects import create_project
 
     db = _open(settings)
     with db.connection_context():
-        project = create_project(args.key, args.name or "")
+        try:
+            project = create_project(args.key, args.name or "")
+        except BadRequest as ex:
+            raise UsageError(ex.message) from ex
     print(project.key, file=out)
     return 0
 
@@ -304,9 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--project", metavar="KEY", help="project key (default: the default project)")
 
     p = add(sub, "serve", cmd_serve, "Run the collector over HTTP (waitress).")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 picks a free one)")
-    p.add_argument("--threads", type=int, default=8, help="worker threads (default 8)")
+    serve.add_arguments(p)
 
     projects = sub.add_parser("project", help="Manage projects.").add_subparsers(dest="action", required=True)
     p = add(projects, "create", cmd_project_create, "Create a project.")
@@ -402,7 +364,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     try:
         settings = load_settings()
         return args.func(args, settings, out)
-    except (SettingsError, DatabaseURLError, UsageError) as ex:
+    except (SettingsError, DatabaseURLError, UsageError, serve.ServeError) as ex:
         print(f"qahub: error: {ex}", file=sys.stderr)
         return 2
     except CollectorError as ex:

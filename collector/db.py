@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
+import os
+from contextlib import AbstractContextManager, suppress
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -11,6 +12,7 @@ from playhouse.db_url import connect
 from playhouse.pool import PooledSqliteDatabase
 
 from collector.config import Settings
+from collector.storage import make_private_dirs
 
 database = peewee.DatabaseProxy()
 
@@ -26,6 +28,17 @@ def _sqlite_path(url: str) -> str:
     return path
 
 
+def _create_private_file(path: Path) -> None:
+    """Create a missing database file, and its folders, readable by this user only.
+
+    Results hold error messages and stack traces, which can hold secrets. SQLite gives its
+    ``-wal`` and ``-shm`` files the database file's permissions. An existing file stays as it is.
+    """
+    make_private_dirs(path.resolve().parent)
+    with suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 def open_database(settings: Settings) -> peewee.Database:
     """Open (lazily) the database named by ``settings.database_url`` and bind the models to it."""
     url = settings.database_url
@@ -34,7 +47,7 @@ def open_database(settings: Settings) -> peewee.Database:
         path = _sqlite_path(url)
         if not path or path == ":memory:":
             raise DatabaseURLError(f"QAHUB_DATABASE_URL {url!r}: give a file path")
-        Path(path).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+        _create_private_file(Path(path).expanduser())
         db = PooledSqliteDatabase(
             str(Path(path).expanduser()),
             max_connections=settings.db_pool_size,

@@ -12,6 +12,7 @@ import falcon
 from collector.errors import CollectorError
 
 log = logging.getLogger("collector")
+DATABASE_RETRY_AFTER_S = 2
 
 _CODES = {
     400: "bad_request",
@@ -54,6 +55,13 @@ def handle_http_error(req, resp, ex: falcon.HTTPError, params) -> None:
     _set_error(resp, ex.status, _CODES.get(code, "error"), message)
     for name, value in (ex.headers or {}).items():
         resp.set_header(name, value)
+
+
+def handle_database_busy(req, resp, ex: Exception, params) -> None:
+    """A database that is locked, overloaded or gone answers 503 with ``Retry-After``, never 500."""
+    log.warning("Database unavailable on %s %s: %s", req.method, req.path, ex)
+    _set_error(resp, falcon.HTTP_503, "unavailable", "The database is busy or unavailable; try again shortly")
+    resp.set_header("Retry-After", str(DATABASE_RETRY_AFTER_S))
 
 
 def handle_unexpected(req, resp, ex: Exception, params) -> None:

@@ -6,6 +6,7 @@ import falcon
 import peewee
 
 from collector import tokens
+from collector.access_log import TOKEN_PREFIX_KEY
 from collector.errors import NotFound, ServiceUnavailable
 
 
@@ -24,7 +25,9 @@ class DatabaseSession:
         try:
             self.db.connect(reuse_if_open=True)
         except peewee.OperationalError as ex:
-            raise ServiceUnavailable("The database is unavailable; try again shortly") from ex
+            raise ServiceUnavailable(
+                "The database is unavailable; try again shortly", headers={"Retry-After": "2"}
+            ) from ex
 
     def process_response(self, req, resp, resource, req_succeeded: bool) -> None:
         if not req.context.get("db_streaming") and not self.db.is_closed():
@@ -46,6 +49,7 @@ class Authentication:
         if resource is None or mode == "none":
             return
         token = tokens.authenticate(req.get_header("Authorization"))
+        req.env[TOKEN_PREFIX_KEY] = token.prefix  # for the access log: the prefix, never the secret
         req.context.token = token
         req.context.project = token.project
         if mode == "scoped":

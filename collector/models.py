@@ -170,6 +170,15 @@ class PendingDeletion(BaseModel):
     last_error = peewee.TextField(null=True)
 
 
+class WebSession(BaseModel):
+    """A signed-in web page session; signing out deletes it, so a copied cookie stops working."""
+
+    id = peewee.CharField(max_length=64, primary_key=True)  # a hash of the cookie's session id
+    token = peewee.ForeignKeyField(ApiToken, backref="web_sessions", on_delete="CASCADE")
+    created_at = peewee.DateTimeField(default=utcnow)
+    expires_at = peewee.DateTimeField(index=True)
+
+
 class SchemaVersion(BaseModel):
     """The schema version this database was last upgraded to (one row)."""
 
@@ -179,4 +188,4 @@ class SchemaVersion(BaseModel):
         table_name = "qahub_schema"
 
 
-ALL_MODELS = (Project, ApiToken, TestCase, Run, Result, Attachment)
+ALL_MODELS = (Project, ApiToken, TestCase, Run, Result, Attachment, WebSession)

@@ -7,6 +7,7 @@ part over the limit stops the reading at once. Whatever goes wrong, no temp file
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -18,7 +19,9 @@ from streaming_form_data.parser import ParseFailedException, parse_content_bound
 from streaming_form_data.targets import BaseTarget
 
 from collector.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
-from collector.storage import Storage
+from collector.storage import Storage, StorageError
+
+log = logging.getLogger("collector.multipart")
 
 CHUNK_BYTES = 64 * 1024
 FIELD = "file"
@@ -73,16 +76,27 @@ class _FileTarget(BaseTarget):
             raise PayloadTooLarge(
                 f"'{_label(part.client_name)}' exceeds the limit of {self.limits.file_bytes} bytes per file"
             )
-        self._handle.write(chunk)
+        try:
+            self._handle.write(chunk)
+        except OSError as ex:  # a full or failing disk is the server's problem, not the client's
+            raise _unavailable(ex) from ex
 
     def on_finish(self) -> None:
-        self.close()
+        try:
+            self.close()
+        except OSError as ex:
+            raise _unavailable(ex) from ex
         self.parts[-1].complete = True
 
     def close(self) -> None:
         if self._handle is not None:
             self._handle.close()
             self._handle = None
+
+
+def _unavailable(ex: OSError) -> StorageError:
+    log.error("Cannot write an upload's temporary file: %s", ex.strerror or ex)
+    return StorageError()
 
 
 def _boundary_parser(content_type: str | None) -> tuple[StreamingFormDataParser, bytes]:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import peewee
 
 from collector.db import is_sqlite, write_transaction
-from collector.models import ALL_MODELS, PendingDeletion, Project, Result, Run, SchemaVersion
+from collector.models import ALL_MODELS, PendingDeletion, Project, Result, Run, SchemaVersion, WebSession
 
 DEFAULT_PROJECT_KEY = "default"
 _PG_LOCK_ID = 0x51A4B  # any constant shared by every collector process
@@ -64,11 +64,17 @@ def _v4_history_indexes(db: peewee.Database) -> None:
         db.execute_sql(f'CREATE INDEX IF NOT EXISTS "{name}" ON "{table}" ({quoted}){where}')
 
 
+def _v5_web_sessions(db: peewee.Database) -> None:
+    """Web sessions live on the server, so signing out ends them."""
+    db.create_tables([WebSession], safe=True)
+
+
 MIGRATIONS: list[Callable[[peewee.Database], None]] = [
     _v1_initial,
     _v2_run_tags,
     _v3_pending_deletions,
     _v4_history_indexes,
+    _v5_web_sessions,
 ]
 LATEST_VERSION = len(MIGRATIONS)
 

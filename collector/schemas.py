@@ -31,9 +31,18 @@ def _text(value: str) -> str:
     return value.replace("\x00", "\ufffd")
 
 
+#: How far ahead of the collector's clock an ``executed_at`` may be. A result stamped later
+#: would outrank every real result of its case until then ("an older result never overwrites
+#: a newer one"); a day leaves room for any clock skew between CI machines and the collector.
+MAX_FUTURE = dt.timedelta(days=1)
+
+
 def _utc(value: dt.datetime) -> dt.datetime:
     if value.tzinfo is not None:
-        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+        try:
+            value = value.astimezone(dt.UTC).replace(tzinfo=None)
+        except OverflowError:  # 9999-12-31T23:59:59-14:00 is past year 9999 in UTC
+            raise ValueError("is out of range once converted to UTC") from None
     return value
 
 
@@ -65,7 +74,7 @@ class ResultIn(BaseModel):
     framework: Annotated[str, StringConstraints(max_length=100), AfterValidator(_no_nul)] | None = None
     error_message: ShortText | None = None
     error_stack: LongText | None = None
-    executed_at: UtcDatetime | None = None
+    executed_at: UtcDatetime | None = None  # at most MAX_FUTURE ahead: see validate_items
 
     @model_validator(mode="after")
     def _one_reference(self) -> ResultIn:
@@ -139,13 +148,23 @@ def validate_items(raw: list) -> tuple[list[tuple[int, ResultIn]], list[tuple[in
     Returns ``(valid, invalid)``: ``(index, item)`` pairs and ``(index, raw, message)`` triples.
     """
     try:
-        return list(enumerate(RESULT_ITEMS.validate_python(raw))), []
-    except ValidationError:
-        pass  # find which items are wrong below
-    valid, invalid = [], []
-    for index, item in enumerate(raw):
-        try:
-            valid.append((index, ResultIn.model_validate(item)))
-        except ValidationError as ex:
-            invalid.append((index, item if isinstance(item, dict) else {}, describe(ex)))
+        valid, invalid = list(enumerate(RESULT_ITEMS.validate_python(raw))), []
+    except ValidationError:  # find which items are wrong
+        valid, invalid = [], []
+        for index, item in enumerate(raw):
+            try:
+                valid.append((index, ResultIn.model_validate(item)))
+            except ValidationError as ex:
+                invalid.append((index, item if isinstance(item, dict) else {}, describe(ex)))
+    # Checked here, once per batch: a validator reading the clock for every item doubled the
+    # time a batch spends in validation.
+    latest = dt.datetime.now(dt.UTC).replace(tzinfo=None) + MAX_FUTURE
+    future = {index for index, item in valid if item.executed_at is not None and item.executed_at > latest}
+    if future:
+        message = (
+            f"executed_at: is more than {MAX_FUTURE.days} day ahead of the collector's clock "
+            f"(latest accepted: {latest.isoformat(timespec='seconds')}Z)"
+        )
+        invalid += [(index, raw[index] if isinstance(raw[index], dict) else {}, message) for index in future]
+        valid = [(index, item) for index, item in valid if index not in future]
     return valid, invalid

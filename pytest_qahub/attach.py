@@ -20,6 +20,8 @@ from typing import Any
 
 import pytest
 
+from . import private
+
 ATTACHMENTS_ATTR = "qahub_attachments"
 ERRORS_ATTR = "qahub_attachment_errors"
 SESSION_INPUT = "qahub_session"
@@ -114,19 +116,21 @@ class PendingStore:
         self.directory = directory
 
     def _target(self, name: str) -> Path:
-        self.directory.mkdir(parents=True, exist_ok=True)
+        private.make_dirs(self.directory)
         return self.directory / f"{secrets.token_hex(6)}-{safe_name(name)}"
 
     def write(self, nodeid: str, data: bytes, name: str, mime: str | None = None) -> dict[str, str]:
         """Keep bytes; raise OSError when they cannot be written."""
         target = self._target(name)
-        target.write_bytes(data)
+        with open(private.create_file(target), "wb") as handle:
+            handle.write(data)
         return _record(nodeid, target, name, mime)
 
     def copy(self, nodeid: str, source: Path, name: str, mime: str | None = None) -> dict[str, str]:
         """Keep a copy of a file (the test may delete its own); raise OSError on failure."""
         target = self._target(name)
-        shutil.copyfile(source, target)
+        with open(source, "rb") as reader, open(private.create_file(target), "wb") as writer:
+            shutil.copyfileobj(reader, writer)
         return _record(nodeid, target, name, mime)
 
 

@@ -28,6 +28,8 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from . import private
+
 VERSION = 1
 
 
@@ -208,8 +210,9 @@ def _mended(value: Any) -> Any:
 
 def _open_for_append(path: Path, create: bool = False) -> int:
     """A descriptor appending to path (``O_APPEND``: other processes append to it meanwhile)."""
-    flags = os.O_WRONLY | os.O_APPEND | (os.O_CREAT | os.O_EXCL if create else 0)
-    return os.open(path, flags, 0o644)
+    if create:
+        return private.create_file(path, os.O_WRONLY | os.O_APPEND)
+    return os.open(path, os.O_WRONLY | os.O_APPEND)
 
 
 class Journal:
@@ -228,7 +231,7 @@ class Journal:
     @classmethod
     def create(cls, directory: Path, *, url: str | None, run_id: str) -> Journal:
         """Start a new journal file in directory."""
-        directory.mkdir(parents=True, exist_ok=True)
+        private.make_dirs(directory)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
         path = directory / f"{stamp}-{os.getpid()}-{secrets.token_hex(3)}.jsonl"
         journal = cls(path, _open_for_append(path, create=True), 1)

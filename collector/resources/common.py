@@ -9,15 +9,22 @@ import orjson
 from pydantic import BaseModel, ValidationError
 
 from collector.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType, shorten
+from collector.jsonsize import more_values_than
 from collector.schemas import describe
 
 M = TypeVar("M", bound=BaseModel)
+#: JSON values a body other than a batch of results may hold (a run or case has a few).
+MAX_VALUES = 1000
 #: The largest offset both databases take (a 64-bit signed integer); beyond it they fail.
 MAX_OFFSET = 2**63 - 1
 
 
-def read_json(req: falcon.Request, max_bytes: int) -> object:
-    """Read and parse a JSON body of at most ``max_bytes``, refusing anything else clearly."""
+def read_json(req: falcon.Request, max_bytes: int, max_values: int = MAX_VALUES) -> object:
+    """Read and parse a JSON body of at most ``max_bytes`` and ``max_values``, refusing anything else.
+
+    The values are counted before anything is built (see :mod:`collector.jsonsize`), so a
+    hostile body costs its bytes, not the many times more its parse would.
+    """
     media_type = (req.content_type or "").split(";", 1)[0].strip().lower()
     if media_type != "application/json":
         raise UnsupportedMediaType(
@@ -31,6 +38,8 @@ def read_json(req: falcon.Request, max_bytes: int) -> object:
         raise PayloadTooLarge(f"The body exceeds the limit of {max_bytes} bytes")
     if not body:
         raise BadRequest("The request body is empty; send a JSON object")
+    if more_values_than(body, max_values):
+        raise PayloadTooLarge(f"The body holds more than {max_values} JSON values")
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as ex:

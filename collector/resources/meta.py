@@ -8,9 +8,9 @@ import falcon
 import peewee
 
 from collector.openapi import build_spec
-from collector.storage import Storage, StorageError
+from collector.storage import Storage
 
-log = logging.getLogger("collector")
+log = logging.getLogger("collector.health")
 
 
 class Me:
@@ -28,6 +28,12 @@ class Me:
 
 
 class Health:
+    """The process's health: 503 without a database (nothing works), "degraded" without storage.
+
+    Results need only the database, so a process whose attachment storage fails stays in a load
+    balancer's rotation (200) and says what is wrong in the body; uploads meanwhile get 503.
+    """
+
     auth = "none"
 
     def __init__(self, db: peewee.Database, storage: Storage) -> None:
@@ -37,18 +43,21 @@ class Health:
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         try:
             self.db.execute_sql("SELECT 1").fetchone()
+            database = "ok"
         except peewee.DatabaseError as ex:
-            resp.status = falcon.HTTP_503
-            resp.media = {"status": "unavailable", "database": type(ex).__name__}
-            return
+            database = type(ex).__name__
         try:
             self.storage.check()
-        except StorageError as ex:
-            log.warning("Health check: %s", ex.message)  # the reason stays out of the open answer
+            storage = "ok"
+        except Exception as ex:  # any backend's failure is a state to report, not an error
+            log.warning("Health check: the attachment storage is unavailable: %s", ex)
+            storage = "unavailable"
+        if database != "ok":
             resp.status = falcon.HTTP_503
-            resp.media = {"status": "unavailable", "database": "ok", "storage": "unavailable"}
-            return
-        resp.media = {"status": "ok", "database": "ok", "storage": "ok"}
+            status = "unavailable"
+        else:
+            status = "ok" if storage == "ok" else "degraded"
+        resp.media = {"status": status, "database": database, "storage": storage}
 
 
 class OpenApi:

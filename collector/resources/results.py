@@ -11,6 +11,9 @@ from collector.models import RESULT_STATUSES
 from collector.resources.common import read_json
 from collector.runs import get_run
 
+#: JSON values a batch may hold per result it may carry (each result has a dozen fields).
+VALUES_PER_RESULT = 64
+
 
 class RunResults:
     def __init__(self, settings: Settings, db) -> None:
@@ -27,7 +30,9 @@ class RunResults:
         resp.stream = results.stream_json(results.iter_results(run, status), self.db.close)
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, run_id: str) -> None:
-        body = read_json(req, self.settings.max_body_bytes)
+        # Each item has a dozen fields; unknown ones are ignored but parsed, so allow plenty.
+        max_values = self.settings.max_batch * VALUES_PER_RESULT + VALUES_PER_RESULT
+        body = read_json(req, self.settings.max_body_bytes, max_values)
         if not isinstance(body, dict) or not isinstance(body.get("results"), list):
             raise BadRequest('The body must be an object with a "results" list')
         items = body["results"]

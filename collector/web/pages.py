@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urlencode
 import falcon
 
 from collector import attachments, flaky, tokens
+from collector.access_log import TOKEN_PREFIX_KEY
 from collector.cases import get_case
 from collector.compare import compare_run
 from collector.errors import BadRequest, Forbidden, NotFound, Unauthorized
@@ -23,7 +24,7 @@ from collector.runs import get_run
 from collector.storage import Storage
 from collector.web import queries
 from collector.web.render import Renderer
-from collector.web.session import SessionCodec, csrf_ok, live_token, new_session
+from collector.web.session import SessionCodec, csrf_ok, live_token, new_session, sign_in, sign_out
 
 MAX_FORM_BYTES = 8 * 1024
 MAX_SEARCH_CHARS = 200
@@ -70,11 +71,12 @@ class WebResource:
         session = self.codec.read(req)
         token = live_token(session)
         if token is None:
-            if session is not None and session.token_id is not None:
-                self.codec.clear(resp)  # revoked or deleted: the session is over
+            if session is not None and session.session_id is not None:
+                self.codec.clear(resp)  # signed out, expired or revoked: the session is over
             _redirect(resp, "/login?" + urlencode({"next": local_path(req.relative_uri)}))
             return None
         req.context.csrf = session.csrf
+        req.env[TOKEN_PREFIX_KEY] = token.prefix  # for the access log: the prefix, never the secret
         return token
 
     def not_found(self, req: falcon.Request, resp: falcon.Response, token: ApiToken) -> None:
@@ -230,7 +232,7 @@ class LoginPage(WebResource):
         if live_token(session) is not None:
             _redirect(resp, target)
             return
-        if session is None or session.token_id is not None:
+        if session is None or session.session_id is not None:
             session = new_session()  # a CSRF value for the form, before anyone is signed in
             self.codec.write(req, resp, session)
         self._form(resp, session.csrf, target)  # a second tab shares the first one's value
@@ -258,7 +260,7 @@ class LoginPage(WebResource):
             )
             self._form(resp, session.csrf, target, message, status)
             return
-        self.codec.write(req, resp, new_session(token.id))  # a new CSRF value with the new identity
+        self.codec.write(req, resp, sign_in(token, self.codec.max_age))  # a new CSRF value too
         _redirect(resp, target)
 
     def _form(
@@ -277,6 +279,7 @@ class LogoutAction(WebResource):
             resp.content_type = falcon.MEDIA_TEXT
             resp.text = "The sign-out form did not carry this session's CSRF value."
             return
+        sign_out(session)
         self.codec.clear(resp)
         _redirect(resp, "/login")
 

@@ -1,14 +1,18 @@
-"""The web page's session: a signed cookie holding a token's id and a CSRF value, never the token.
+"""The web page's session: a signed cookie holding a CSRF value and, once signed in, a session id.
 
-The cookie is signed (not encrypted) with the collector's secret key: ``QAHUB_SECRET_KEY`` when
-set, else a random key kept in a ``secret_key`` file next to the attachments directory, so a
-restart keeps everyone signed in. Several collectors behind one load balancer need the same
-``QAHUB_SECRET_KEY``. The token row is looked up on every request, so revoking a token ends its
-sessions at once.
+Signing in stores a session row (a hash of its random id, the token's id, an expiry) and puts
+the id in the cookie, never the token; signing out deletes the row, so a copy of the cookie
+stops working at once. The cookie is signed (not encrypted) with the collector's secret key:
+``QAHUB_SECRET_KEY`` when set, else a random key kept in a ``secret_key`` file next to the
+attachments directory, so a restart keeps everyone signed in. Several collectors behind one
+load balancer need the same ``QAHUB_SECRET_KEY``. The session and its token are looked up on
+every request, so revoking a token ends its sessions at once.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 import hmac
 import os
 import secrets
@@ -19,7 +23,9 @@ import falcon
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from collector.config import Settings, SettingsError
-from collector.models import ApiToken, Project
+from collector.db import write_transaction
+from collector.models import ApiToken, Project, WebSession, utcnow
+from collector.storage import make_private_dirs
 
 COOKIE = "qahub_session"
 KEY_FILE = "secret_key"
@@ -29,10 +35,10 @@ _SALT = "qahub.web.session"
 
 @dataclass(frozen=True)
 class Session:
-    """What the cookie says: a CSRF value, and the signed-in token's id (``None`` before sign-in)."""
+    """What the cookie says: a CSRF value, and the session id once signed in (``None`` before)."""
 
     csrf: str
-    token_id: str | None = None
+    session_id: str | None = None
 
 
 def secret_key(settings: Settings) -> str:
@@ -52,7 +58,7 @@ def secret_key(settings: Settings) -> str:
 
 def _make_key_file(path: Path) -> None:
     """Write a random key readable by the owner only; a collector starting alongside may win."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dirs(path.parent)
     temp = path.with_name(f".{KEY_FILE}.{secrets.token_hex(8)}")
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="ascii") as handle:
@@ -83,13 +89,17 @@ class SessionCodec:
             except BadSignature:
                 continue
             if isinstance(data, dict) and isinstance(data.get("c"), str):
-                token_id = data.get("t")
-                return Session(data["c"], token_id if isinstance(token_id, str) else None)
+                session_id = data.get("s")
+                return Session(data["c"], session_id if isinstance(session_id, str) else None)
         return None
 
     def write(self, req: falcon.Request, resp: falcon.Response, session: Session) -> None:
         """Set the cookie: HttpOnly, SameSite=Strict, whole site, Secure when served over https."""
-        data = {"c": session.csrf} if session.token_id is None else {"c": session.csrf, "t": session.token_id}
+        data = (
+            {"c": session.csrf}
+            if session.session_id is None
+            else {"c": session.csrf, "s": session.session_id}
+        )
         resp.set_cookie(
             COOKIE,
             self.serializer.dumps(data),
@@ -105,9 +115,36 @@ class SessionCodec:
         resp.unset_cookie(COOKIE, path="/", same_site="Strict")
 
 
-def new_session(token_id: str | None = None) -> Session:
-    """Start a session with a fresh CSRF value (also on sign-in, so an old value dies with it)."""
-    return Session(secrets.token_urlsafe(24), token_id)
+def new_session() -> Session:
+    """Start an anonymous session: a fresh CSRF value for the sign-in form."""
+    return Session(secrets.token_urlsafe(24))
+
+
+def _row_id(session_id: str) -> str:
+    # The row keeps a hash: reading the database does not yield a cookie that signs anyone in.
+    return hashlib.sha256(session_id.encode()).hexdigest()
+
+
+def sign_in(token: ApiToken, max_age: int) -> Session:
+    """Store a signed-in session for ``token`` (and drop expired ones); return it, fresh CSRF value too."""
+    session_id = secrets.token_urlsafe(32)
+    now = utcnow()
+    with write_transaction():
+        WebSession.delete().where(WebSession.expires_at < now).execute()
+        WebSession.create(
+            id=_row_id(session_id),
+            token=token.id,
+            created_at=now,
+            expires_at=now + dt.timedelta(seconds=max_age),
+        )
+    return Session(secrets.token_urlsafe(24), session_id)
+
+
+def sign_out(session: Session | None) -> None:
+    """End a signed-in session on the server: its cookie, and every copy of it, stops working."""
+    if session is not None and session.session_id is not None:
+        with write_transaction():
+            WebSession.delete().where(WebSession.id == _row_id(session.session_id)).execute()
 
 
 def csrf_ok(session: Session | None, submitted: str | None) -> bool:
@@ -118,10 +155,16 @@ def csrf_ok(session: Session | None, submitted: str | None) -> bool:
 
 
 def live_token(session: Session | None) -> ApiToken | None:
-    """Return the session's token if it still exists, is not revoked and may read."""
-    if session is None or session.token_id is None:
+    """Return the session's token if the session is live and the token exists, is not revoked and may read."""
+    if session is None or session.session_id is None:
         return None
-    token = ApiToken.select(ApiToken, Project).join(Project).where(ApiToken.id == session.token_id).first()
+    token = (
+        ApiToken.select(ApiToken, Project)
+        .join_from(ApiToken, Project)
+        .join_from(ApiToken, WebSession)
+        .where((WebSession.id == _row_id(session.session_id)) & (WebSession.expires_at > utcnow()))
+        .first()
+    )
     if token is None or token.revoked_at is not None or "read" not in token.scope_set:
         return None
     return token

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -166,3 +167,41 @@ def test_replay_names_journals_delivered_earlier_only_when_asked(env, tmp_path: 
     assert quiet == "qahub replay: nothing to send (1 journal, all delivered earlier)\n"
     named = qahub(env, "replay", "--verbose", str(tmp_path / "journal"))
     assert named == f"{journal.path}: nothing to send (1 delivered earlier)\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "extra_env", "says"),
+    [
+        (["--port", "99999"], {}, "--port: 99999 is out of range"),
+        (["--port", "http"], {}, "--port: 'http' is not a whole number"),
+        (["--threads", "0"], {}, "--threads: 0 is out of range"),
+        (["--header-timeout", "-1"], {}, "--header-timeout=-1.0"),
+        ([], {"QAHUB_LOG_LEVEL": "loud"}, "QAHUB_LOG_LEVEL='LOUD': Input should be 'DEBUG'"),
+        ([], {"QAHUB_SHUTDOWN_GRACE": "soon"}, "QAHUB_SHUTDOWN_GRACE='soon'"),
+        (["--trusted-proxy-headers", "x-real-ip"], {}, "--trusted-proxy-headers='x-real-ip'"),
+    ],
+)
+def test_serve_refuses_bad_options_before_starting(env, args, extra_env, says) -> None:
+    stderr = failing({**env, **extra_env}, "serve", *args)
+
+    assert says in stderr
+
+
+def test_serve_on_a_port_in_use_says_so_in_one_line(env) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+
+        stderr = failing(env, "serve", "--port", str(port))
+
+    assert stderr.strip() == f"qahub: error: cannot listen on 127.0.0.1:{port}: Address already in use"
+
+
+@pytest.mark.parametrize("key", ["", "bad key!", "Web", "_web", "x" * 65])
+def test_project_create_refuses_a_malformed_key(env, key: str) -> None:
+    assert "is not valid" in failing(env, "project", "create", key)
+
+
+def test_project_create_takes_a_well_formed_key(env) -> None:
+    assert qahub(env, "project", "create", "web-app_2", "--name", "Web app").strip() == "web-app_2"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import orjson
 import pytest
 
 from collector.models import Run
@@ -287,3 +288,68 @@ def test_nul_characters_and_huge_strings_never_cause_a_500(api: Api, run_id: str
     ok = post(api, run_id, {"test_case_code": "TC-001", "status": "FAILED", "error_stack": "a\x00b"})
     assert ok.status_code == 201
     assert api.get(f"/runs/{run_id}/results").json["data"][0]["error_stack"] == "a\ufffdb"
+
+
+@pytest.mark.parametrize(
+    ("stamp", "says"),
+    [
+        ("9999-12-31T23:59:59-14:00", "out of range once converted to UTC"),
+        ("0001-01-01T00:00:00+14:00", "out of range once converted to UTC"),
+        ("9999-01-01T00:00:00Z", "ahead of the collector's clock"),
+    ],
+)
+def test_an_executed_at_out_of_range_rejects_only_its_item(
+    api: Api, run_id: str, stamp: str, says: str
+) -> None:
+    response = post(
+        api,
+        run_id,
+        {"test_case_code": "TC-001", "status": "PASSED", "executed_at": stamp},
+        {"test_case_code": "TC-002", "status": "FAILED"},
+    )
+
+    assert response.status_code == 207
+    [error] = response.json["errors"]
+    assert error["index"] == 0 and says in error["message"] and error["message"].startswith("executed_at")
+    assert [r["test_case_code"] for r in api.get(f"/runs/{run_id}/results").json["data"]] == ["TC-002"]
+
+
+def test_a_far_future_result_cannot_pin_a_case_against_later_real_ones(api: Api, run_id: str) -> None:
+    future = (dt.datetime.now(dt.UTC) + dt.timedelta(days=2)).isoformat()
+    pinned = post(api, run_id, {"test_case_code": "TC-001", "status": "PASSED", "executed_at": future})
+    assert pinned.status_code == 207
+
+    assert post(api, run_id, {"test_case_code": "TC-001", "status": "FAILED"}).status_code == 201
+    assert [r["status"] for r in api.get(f"/runs/{run_id}/results").json["data"]] == ["FAILED"]
+
+
+def test_a_clock_a_few_hours_ahead_is_accepted(api: Api, run_id: str) -> None:
+    ahead = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=5)).isoformat()
+
+    assert (
+        post(api, run_id, {"test_case_code": "TC-001", "status": "PASSED", "executed_at": ahead}).status_code
+        == 201
+    )
+
+
+def test_a_body_of_many_tiny_values_is_413_before_it_is_parsed(api: Api, run_id: str) -> None:
+    body = b'{"results": [' + b"{}," * 200_000 + b"{}]}"  # 600 kB: 200,001 items
+
+    response = api.post(f"/runs/{run_id}/results", body=body, headers={"Content-Type": "application/json"})
+
+    assert response.status_code == 413
+    assert "JSON values" in response.json["error"]["message"]
+
+
+def test_commas_and_brackets_inside_strings_do_not_count_against_a_batch(api: Api, run_id: str) -> None:
+    stack = 'File "t.py", line 3, in f: assert [1, 2, {3: 4}] == [1, 2]\n' * 200  # 1,000 commas
+    items = [
+        {"test_case_code": code, "status": "FAILED", "error_stack": stack} for code in ("TC-001", "TC-002")
+    ]
+    response = api.post(
+        f"/runs/{run_id}/results",
+        body=orjson.dumps({"results": items * 40}),  # 80 items, 80,000 commas inside strings
+        headers={"Content-Type": "application/json"},
+    )
+
+    assert response.status_code == 201, response.text[:300]

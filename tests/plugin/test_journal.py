@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import stat
 import time
 from pathlib import Path
 
 import pytest
 
+from pytest_qahub.attach import PendingStore
 from pytest_qahub.journal import QUIET_S, Entry, Follower, Journal, KeepJournals, load, prune_delivered
 
 
@@ -229,3 +231,23 @@ def test_a_record_of_a_foreign_shape_is_counted_and_skipped_not_raised(tmp_path:
     state = load(path)
     assert state.corrupt_lines == 2
     assert [entry.payload["test_case_code"] for entry in state.pending] == ["TC-1"]
+
+
+def test_journals_and_pending_attachments_are_readable_by_their_user_only(tmp_path: Path) -> None:
+    previous = os.umask(0o022)  # the usual umask: a plain mkdir or open would let everyone read
+    try:
+        journal = Journal.create(tmp_path / ".qahub" / "journal", url=None, run_id="r1")
+        journal.close()
+        record = PendingStore(tmp_path / ".qahub" / "attachments-pending").write("t.py::t", b"log", "log.txt")
+        source = tmp_path / "trace.zip"
+        source.write_bytes(b"PK")
+        copied = PendingStore(tmp_path / ".qahub" / "attachments-pending").copy(
+            "t.py::t", source, "trace.zip"
+        )
+    finally:
+        os.umask(previous)
+
+    for folder in (".qahub", ".qahub/journal", ".qahub/attachments-pending"):
+        assert stat.S_IMODE((tmp_path / folder).stat().st_mode) == 0o700, folder
+    for path in (journal.path, Path(record["path"]), Path(copied["path"])):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path

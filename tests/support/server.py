@@ -27,8 +27,15 @@ def qahub(env: dict[str, str], *args: str, check: bool = True, cwd: Path | None 
 class CollectorServer:
     """Starts, stops and restarts ``qahub serve``; talks to it with a read/write token."""
 
-    def __init__(self, workdir: Path, database_url: str | None = None, extra_env: dict | None = None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        database_url: str | None = None,
+        extra_env: dict | None = None,
+        args: tuple[str, ...] = (),
+    ) -> None:
         self.workdir = workdir
+        self.args = args
         workdir.mkdir(parents=True, exist_ok=True)
         self.database_url = database_url or f"sqlite:///{workdir / 'qahub.db'}"
         self.env = {
@@ -48,7 +55,7 @@ class CollectorServer:
         """Start the server (on the same port as before after a restart)."""
         log = open(self.workdir / "server.log", "ab")  # noqa: SIM115 - the child keeps it
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "collector.cli", "serve", "--port", str(self.port)],
+            [sys.executable, "-m", "collector.cli", "serve", "--port", str(self.port), *self.args],
             env=self.env, stdout=subprocess.PIPE, stderr=log, cwd=self.workdir,
         )  # fmt: skip
         log.close()

@@ -17,13 +17,13 @@ from collector import tokens
 from collector.app import create_app
 from collector.config import Settings, SettingsError
 from collector.ids import new_ids
-from collector.models import Result, TestCase
+from collector.models import Result, TestCase, WebSession
 from collector.projects import create_project
 from collector.runs import create_run
 from collector.web.pages import local_path
-from collector.web.session import KEY_FILE, secret_key
+from collector.web.session import KEY_FILE, SessionCodec, secret_key
 from tests.collector import attachment_samples as samples
-from tests.conftest import Api
+from tests.conftest import Api, make_api
 from tests.support.images import solid_png
 from tests.web.conftest import Browser, attach, seed
 
@@ -212,6 +212,52 @@ def test_sign_out_needs_the_sessions_csrf_value_and_clears_the_cookie(browser: B
     assert response.headers["location"] == "/login"
     assert browser.cookie is None
     assert browser.get("/").status_code == 303
+
+
+def test_sign_out_ends_the_session_for_every_copy_of_its_cookie(browser: Browser) -> None:
+    browser.sign_in(browser.api.token_for("read"))
+    copied = Browser(browser.api, browser.cookie)
+    assert copied.get("/").status_code == 200
+
+    browser.post_form("/logout", {"csrf": browser.csrf()})
+
+    assert copied.get("/").status_code == 303  # the stolen copy is signed out too
+    assert copied.cookie is None
+
+
+def test_signing_out_one_browser_leaves_another_session_of_the_same_token(browser: Browser) -> None:
+    token = browser.api.token_for("read")
+    other = Browser(browser.api)
+    browser.sign_in(token)
+    other.sign_in(token)
+
+    browser.post_form("/logout", {"csrf": browser.csrf()})
+
+    assert other.get("/").status_code == 200
+
+
+def test_a_session_past_its_age_is_refused_by_the_server_too(sqlite_api: Api) -> None:
+    api = make_api(sqlite_api.settings.database_url, sqlite_api.settings.storage_dir, session_max_age=1)
+    browser = Browser(api)
+    browser.sign_in(api.token_for("read"))
+    assert browser.get("/").status_code == 200
+    cookie = browser.cookie
+    with api.db.connection_context():
+        WebSession.update(expires_at=WebSession.created_at).execute()  # as if its age had passed
+
+    assert Browser(api, cookie).get("/").status_code == 303
+
+
+def test_what_the_database_holds_of_a_session_signs_nobody_in(browser: Browser) -> None:
+    browser.sign_in(browser.api.token_for("read"))
+    with browser.api.db.connection_context():
+        stored = [row.id for row in WebSession.select()]
+    assert len(stored) == 1
+
+    # Someone who read the database and holds the signing key still cannot use the row.
+    forged = SessionCodec(browser.api.settings).serializer.dumps({"c": "x", "s": stored[0]})
+
+    assert Browser(browser.api, forged).get("/").status_code == 303
 
 
 def test_sign_in_rotates_the_csrf_value(browser: Browser) -> None:
