@@ -28,7 +28,7 @@ class Server:
             "QAHUB_STORAGE_DIR": str(workdir / "attachments"),
             **(extra_env or {}),
         }
-        self.token = self.qahub("token", "create").strip()
+        self.token = self.qahub("token", "create", "--scopes", "read,write").strip()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "collector.cli", "serve", "--port", "0", "--threads", str(threads)],
             env=self.env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
