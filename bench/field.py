@@ -92,7 +92,8 @@ PROJECTS = {
         ),
         Project(
             "python-dateutil", "4.0.0",
-            ("hypothesis==6.170.17", "freezegun==1.5.5", "pytest-cov==7.1.0", "attrs==26.1.0"), (),
+            ("hypothesis==6.170.17", "freezegun==1.5.5", "pytest-cov==7.1.0", "attrs==26.1.0"),
+            ("--hypothesis-profile=ci",),  # as on CI: derandomized, no deadline (a loaded machine)
             "filterwarnings = error, xfail_strict, hypothesis; fails, skips and xfails on this machine",
         ),
         Project("pluggy", "1.7.0", (), (), "filterwarnings = error (tox.ini)"),
@@ -232,19 +233,26 @@ class Field:
         # from a set (packaging does) collects the same tests in each xdist worker.
         env |= {"PYTHONPATH": str(self.probes), "PYTHONHASHSEED": "0", "COLUMNS": "120", **extra_env}
         command = [*command, "-p", "_rss_probe", "-p", "_field_probe"]
+        usage = log.with_suffix(".usage")
+        usage.unlink(missing_ok=True)
+        launch = [sys.executable, "-I", "-S", str(BENCH_DIR / "_launch.py"), str(usage)]
         with log.open("w") as out:
             out.write(" ".join(command) + "\n\n")
             out.flush()
             start = time.monotonic()
             process = subprocess.Popen(
-                command, cwd=self.src, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-            )
+                [*launch, *command], cwd=self.src, env=env, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
             timer = threading.Timer(self.timeout, os.killpg, (process.pid, signal.SIGKILL))
             timer.start()
-            _, status, usage = os.wait4(process.pid, 0)
+            process.wait()
             wall = time.monotonic() - start
             timer.cancel()
-        return os.waitstatus_to_exitcode(status), wall, usage.ru_maxrss
+        if not usage.exists():  # killed
+            return process.returncode, wall, 0
+        exit_code, tree_kib = usage.read_text().split()
+        return int(exit_code), wall, int(tree_kib)
 
     def run(self, variant: str) -> Outcome:
         """One session of the suite in this variant (a mode, or a baseline)."""
