@@ -28,10 +28,10 @@ failed, skipped, xfailed, xpassed, errors, warnings), a ``!`` marking each that 
 the baseline's; the results stored against those expected (one per case code: the node id
 without its parametrization; a code's status is the worst of its items' outcomes in the plain
 run: failed, then passed, then skipped); the wall time, the peak RSS of the process tree (its
-largest process, from ``wait4``) and of the pytest process itself (the xdist controller;
-``_rss_probe.py``), each as a ratio to the baseline's in the same round (the median over
-rounds). The server's memory is not in the tree. Each run's output is kept in
-``<cache>/logs/<project>/``.
+largest process, from ``wait4`` in ``_launch.py``) and of the pytest process itself (the xdist
+controller; ``VmHWM``, ``_rss_probe.py``), each as a ratio to the baseline's in the same
+round (the median over rounds). The server's memory is not in the tree. Each run's output is
+kept in ``<cache>/logs/<project>/``.
 
 It exits 1 when any exit code or count differs from the baseline's, when something is printed
 after pytest's final line that the baseline does not print (a ``pytest_unconfigure`` that
@@ -187,13 +187,13 @@ class Field:
 
     def _download(self) -> Path:
         folder = self.cache / "sdist" / f"{self.project.name}-{self.project.version}"
-        archives = sorted(folder.glob("*.tar.gz")) + sorted(folder.glob("*.zip"))
+        archives = sorted(folder.glob("*.tar.gz"))
         if not archives:
             folder.mkdir(parents=True, exist_ok=True)
             spec = f"{self.project.name}=={self.project.version}"
             pip = [sys.executable, "-m", "pip", "download", "-q", "--no-binary", ":all:", "--no-deps"]
             subprocess.run([*pip, "-d", str(folder), spec], check=True, capture_output=True)
-            archives = sorted(folder.glob("*.tar.gz")) + sorted(folder.glob("*.zip"))
+            archives = sorted(folder.glob("*.tar.gz"))
         return archives[0]
 
     def _unpack(self, archive: Path) -> Path:
