@@ -349,17 +349,17 @@ def closed_port() -> int:
         return sock.getsockname()[1]
 
 
-def compare(outcome: Outcome, baseline: Outcome, expected: dict[str, str]) -> list[str]:
-    """What differs: exit code, counts, results; empty when nothing does."""
+def compare(outcome: Outcome, baseline: Outcome, base_name: str, expected: dict[str, str]) -> list[str]:
+    """What differs from the baseline: exit code, counts, results; empty when nothing does."""
     problems = []
     if outcome.exit_code != baseline.exit_code:
-        problems.append(f"exit code {outcome.exit_code}, plain {baseline.exit_code}")
+        problems.append(f"exit code {outcome.exit_code}, {base_name} {baseline.exit_code}")
     if outcome.counts is None:
         problems.append("no final line of pytest's")
     elif baseline.counts is not None:
         for name in COUNTED:
             if outcome.counts[name] != baseline.counts[name]:
-                problems.append(f"{name} {outcome.counts[name]}, plain {baseline.counts[name]}")
+                problems.append(f"{name} {outcome.counts[name]}, {base_name} {baseline.counts[name]}")
     if outcome.after and not baseline.after:
         problems.append(f"after pytest's final line: {outcome.after[:200]}")
     if outcome.problem:
@@ -402,7 +402,7 @@ def report(project: Project, bench: Field, variants: list[str], runs: dict[str, 
         problems = []
         for number, (outcome, baseline) in enumerate(zip(outcomes, baselines, strict=True), 1):
             expected = bench.expected(runs["plain"][number - 1])
-            found = compare(outcome, baseline, expected) if variant != base_name else []
+            found = compare(outcome, baseline, base_name, expected) if variant != base_name else []
             if base_name == variant and outcome.counts is None:
                 found = ["no final line of pytest's"]
             if found:
