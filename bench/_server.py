@@ -30,7 +30,7 @@ class Server:
             "QAHUB_STORAGE_DIR": str(workdir / "attachments"),
             **(extra_env or {}),
         }
-        self.token = self.qahub("token", "create").strip()
+        self.token = self.qahub("token", "create", "--scopes", "read,write").strip()
         self.log = log
         stderr = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115 - the child keeps it
         self.process = subprocess.Popen(

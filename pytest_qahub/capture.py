@@ -9,6 +9,8 @@ plain run computes:
   record an UNKNOWN result if its worker crashes before the item finishes;
 - ``report.qahub_result`` on every teardown report: the item's full result.
 
+Whoever takes them takes them off the report (``take_payload``): pytest keeps every report.
+
 The same wrapper hands failures and teardowns to ``screenshots.Screenshots``: one wrapper of
 ours per phase, where pluggy's cost is per wrapper and call (three calls per test).
 
@@ -49,6 +51,18 @@ from .warning import Notices, describe
 
 ITEM_ATTR = "qahub_item"
 RESULT_ATTR = "qahub_result"
+#: Every attribute the capture puts on reports.
+PAYLOAD_ATTRS = (ITEM_ATTR, RESULT_ATTR, ATTACHMENTS_ATTR, ERRORS_ATTR)
+
+
+def take_payload(report: pytest.TestReport) -> dict[str, Any]:
+    """Take the attributes of ours off a report; return them by name.
+
+    pytest keeps every report it logs until the session ends (``terminalreporter.stats``, on an
+    xdist controller and on each worker): a payload left on them would stay for the whole suite.
+    """
+    attrs = vars(report)
+    return {name: attrs.pop(name) for name in PAYLOAD_ATTRS if name in attrs}
 
 
 @dataclass(slots=True)

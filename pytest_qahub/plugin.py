@@ -50,9 +50,10 @@ def pytest_configure(config: pytest.Config) -> None:
     capture = Capture(config, settings, screenshots)
     config.pluginmanager.register(capture, "qahub-capture")
     if worker:  # workers capture (and name unknown codes); the controller sends
-        from .xdist_worker import UnknownCodesWarning
+        from .xdist_worker import SentReports, UnknownCodesWarning
 
         config.pluginmanager.register(UnknownCodesWarning(config, capture), "qahub-unknown-codes")
+        config.pluginmanager.register(SentReports(), "qahub-sent-reports")
         return
     from .reporter import Reporter, XdistHooks
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from .attach import ATTACHMENTS_ATTR, ERRORS_ATTR, SESSION_INPUT
-from .capture import ITEM_ATTR, RESULT_ATTR, Capture
+from .capture import ITEM_ATTR, RESULT_ATTR, Capture, take_payload
 from .courier_process import READY_TIMEOUT_S, CourierProcess
 from .journal import Journal, default_directory, load
 from .settings import Settings
@@ -405,25 +405,26 @@ class ReportFeed:
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Track started items; take each item's result from its final teardown report."""
+        payload = take_payload(report)
         if report.outcome == "rerun":
             self._reruns.add((report.nodeid, int(getattr(report, "rerun", 0) or 0)))
             return
         when = report.when
         if when == "setup":
-            skeleton = getattr(report, ITEM_ATTR, None)
+            skeleton = payload.get(ITEM_ATTR)
             if isinstance(skeleton, dict):
                 self._reporter.started(report.nodeid, skeleton)
             return
         if when != "teardown":
             return
-        result = getattr(report, RESULT_ATTR, None)
+        result = payload.get(RESULT_ATTR)
         if self._reruns and (report.nodeid, int(getattr(report, "rerun", 0) or 0)) in self._reruns:
             result = None  # the teardown of an attempt that is rerun
         self._reporter.take(
             report.nodeid,
             result,
-            getattr(report, ATTACHMENTS_ATTR, None) or (),
-            getattr(report, ERRORS_ATTR, None) or (),
+            payload.get(ATTACHMENTS_ATTR) or (),
+            payload.get(ERRORS_ATTR) or (),
         )
 
 

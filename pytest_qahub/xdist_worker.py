@@ -1,4 +1,4 @@
-"""What an xdist worker does besides capturing: name the codes the project lacks, before its tests.
+"""What an xdist worker does besides capturing: name the codes the project lacks, drop sent payloads.
 
 The controller collects nothing, so it cannot name them itself until results arrive. It
 hands the project's codes to the first worker (``workerinput``), which collects what every
@@ -7,13 +7,16 @@ then knows not to give it again. The worker also leaves the codes in its ``worke
 for the controller to name at the end where the warning could not be given (warnings are
 errors) — even the codes of tests that never report — and the other notices it could not
 give as warnings (``warning.Notices``).
+
+Once xdist has sent a report, its payload is taken off it: the worker's own terminal reporter
+keeps every report until the session ends.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from .capture import Capture
+from .capture import Capture, take_payload
 from .warning import issue_warning, unknown_codes_message
 
 #: workerinput key: the project's test case codes (absent when the controller does not know them).
@@ -47,3 +50,12 @@ class UnknownCodesWarning:
         if unknown:
             self._config.workeroutput[UNKNOWN_OUTPUT] = unknown  # type: ignore[attr-defined]
             issue_warning(self._config, unknown_codes_message(unknown), unknown)
+
+
+class SentReports:
+    """Registered on xdist workers: a report's payload leaves it once xdist has sent the report."""
+
+    @pytest.hookimpl(trylast=True)  # after xdist's own hook has serialised and sent it
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Drop the payload: the worker's terminal reporter keeps every report until the end."""
+        take_payload(report)

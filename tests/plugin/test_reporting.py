@@ -237,10 +237,16 @@ def test_results_ride_on_reports_only_where_reruns_need_them(qahub_run: QAHubRun
     make_cases(qahub_run.server, "RIDE-1", "RIDE-2")
     qahub_run.pytester.makeconftest(
         """
+        import pytest
+
+        carried = set()
+
+        @pytest.hookimpl(tryfirst=True)  # as each report is logged, before the plugin takes it
+        def pytest_runtest_logreport(report):
+            carried.update(name for name in vars(report) if name.startswith("qahub_"))
+
         def pytest_terminal_summary(terminalreporter):
-            reports = [r for kind in terminalreporter.stats.values() for r in kind if hasattr(r, "when")]
-            carried = sorted({name for r in reports for name in vars(r) if name.startswith("qahub_")})
-            terminalreporter.write_line(f"carried: {carried}")
+            terminalreporter.write_line(f"carried: {sorted(carried)}")
         """
     )
     qahub_run.pytester.makepyfile(

@@ -227,3 +227,54 @@ def test_under_xdist_with_warnings_as_errors_the_summary_names_unknown_codes(qah
     assert result.stdout.str().count("XD-MISSING-CODE") == 1
     assert "QAHubWarning" not in result.stdout.str()
     assert qahub_run.statuses() == {"XD-KNOWN": "PASSED"}
+
+
+KEPT_PAYLOADS_CONFTEST = """
+import pytest
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session):
+    # pytest keeps every report it logs until the end: count those still carrying our payload.
+    stats = session.config.pluginmanager.get_plugin("terminalreporter").stats
+    kept = [
+        f"{report.nodeid} {report.when} {name}"
+        for reports in stats.values()
+        for report in reports
+        for name in vars(report)
+        if name.startswith("qahub_")
+    ]
+    process = getattr(session.config, "workerinput", {}).get("workerid", "main")
+    (session.config.rootpath / f"kept-{process}.txt").write_text("\\n".join(kept))
+"""
+
+
+@pytest.mark.parametrize("options", [["-n", "2"], ["-p", "no:xdist", "--reruns=1"]], ids=["xdist", "reruns"])
+def test_reports_kept_by_pytest_carry_no_payload_of_ours(qahub_run: QAHubRun, options: list[str]) -> None:
+    make_cases(qahub_run.server, "XD-KEPT-PASS", "XD-KEPT-FAIL", "XD-KEPT-FILE")
+    qahub_run.pytester.makeconftest(KEPT_PAYLOADS_CONFTEST)
+    qahub_run.pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.qahub("XD-KEPT-PASS")
+        def test_pass():
+            pass
+
+        @pytest.mark.qahub("XD-KEPT-FAIL")
+        def test_fail():
+            assert 1 == 2
+
+        @pytest.mark.qahub("XD-KEPT-FILE")
+        def test_file(qahub_attach):
+            qahub_attach(b"a log line", name="log.txt")
+        """
+    )
+    result = qahub_run.pytest(*options)
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(["*sent 3, rejected 0, waiting in journal 0*"])
+    statuses = qahub_run.statuses()
+    assert statuses == {"XD-KEPT-PASS": "PASSED", "XD-KEPT-FAIL": "FAILED", "XD-KEPT-FILE": "PASSED"}
+    kept = {path.name: path.read_text() for path in qahub_run.pytester.path.glob("kept-*.txt")}
+    processes = {"kept-main.txt", "kept-gw0.txt", "kept-gw1.txt"} if "-n" in options else {"kept-main.txt"}
+    assert set(kept) == processes  # the controller and each worker, or the only process
+    assert kept == dict.fromkeys(processes, "")
