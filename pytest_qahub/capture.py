@@ -30,7 +30,7 @@ from typing import Any, Protocol
 import pytest
 
 from .attach import ATTACHMENTS_ATTR, ERRORS_ATTR, EVIDENCE_KEY
-from .mapping import CaseMapping, base_nodeid, map_item, param_id, plain_code
+from .mapping import CaseMapping, case_title, map_item, name_title, param_id, plain_code
 from .screenshots import Screenshots
 from .settings import Settings
 from .status import (
@@ -144,7 +144,10 @@ class Capture:
         self._result_hook = config.hook.pytest_qahub_result
         #: Whether a plugin implements `pytest_qahub_result` (asked once per registration, not per test).
         self._results_adjusted = bool(self._result_hook.get_hookimpls())
-        self._embedded = settings.embedded
+        #: Missing cases are created (the embedded collector, or --qahub-unmapped=create).
+        self._creates = settings.creates_cases
+        #: nodeid -> title, for the items whose created case is titled by their docstring.
+        self._titles: dict[str, str] = {}
         #: Codes that must exist in the project (not created by the plugin), for the warning.
         self.codes_to_check: set[str] = set()
 
@@ -156,14 +159,18 @@ class Capture:
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         """Map every item and count how many items share each code."""
         self._group_sizes.clear()
-        unmapped, embedded, sizes = self._settings.unmapped, self._embedded, self._group_sizes
+        unmapped, creates, sizes = self._settings.unmapped, self._creates, self._group_sizes
         indexes, codes, to_check = self._indexes, self._codes, self.codes_to_check
         for index, item in enumerate(session.items):
             nodeid = item.nodeid
             indexes[nodeid] = index
+            if creates:
+                title = case_title(item)
+                if title != name_title(nodeid):  # kept only when the name cannot give it back
+                    self._titles[nodeid] = title
             code = plain_code(item)
             if code is None:  # not the commonest marker: the full rules
-                mapping = map_item(item, unmapped, embedded)
+                mapping = map_item(item, unmapped, creates)
                 if mapping is None:
                     codes[nodeid] = None
                     continue
@@ -172,7 +179,7 @@ class Capture:
                     self._special[nodeid] = mapping
                 if not mapping.create_title:
                     to_check.add(code)
-            elif not embedded:  # the embedded collector creates the cases it lacks
+            elif not creates:  # else the cases it lacks are created
                 to_check.add(code)
             codes[nodeid] = code
             sizes[code] = sizes.get(code, 0) + 1  # a Counter would call __missing__ for each code
@@ -183,8 +190,10 @@ class Capture:
         }
 
     def _plain_title(self, nodeid: str) -> str | None:
-        """The title a mapping of a code alone has: the embedded collector creates missing cases."""
-        return base_nodeid(nodeid) if self._embedded else None
+        """The title a mapping of a code alone has when missing cases are created, else None."""
+        if not self._creates:
+            return None
+        return self._titles.get(nodeid) or name_title(nodeid)
 
     def _plain_mapping(self, nodeid: str, code: str) -> CaseMapping:
         """The mapping of a code alone (what most items have), rebuilt from strings when needed."""
@@ -194,7 +203,7 @@ class Capture:
         nodeid = item.nodeid
         code = self._codes.get(nodeid, _NOT_MAPPED)
         if code is _NOT_MAPPED:  # an item added after collection finished
-            return map_item(item, self._settings.unmapped, self._settings.embedded)
+            return map_item(item, self._settings.unmapped, self._creates)
         if code is None:
             return None
         return self._special.get(nodeid) or self._plain_mapping(nodeid, code)  # type: ignore[arg-type]

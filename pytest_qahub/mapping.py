@@ -14,6 +14,7 @@ MARKER_HELP = (
     "`code`, optionally with a bug ticket key, bug URL and a comment"
 )
 CODE_LIMIT = 200
+TITLE_LIMIT = 4000
 _MARKER_KEYWORDS = frozenset({"code", "bug", "bug_url", "comment"})
 
 
@@ -32,6 +33,21 @@ def base_nodeid(nodeid: str) -> str:
     """Return a node id without its parametrization (``test_a[1-2]`` -> ``test_a``)."""
     head, bracket, _ = nodeid.partition("[")
     return head if bracket else nodeid
+
+
+def name_title(nodeid: str) -> str:
+    """A test's name from its node id: ``t/test_cart.py::TestCart::test_add[1]`` -> ``TestCart.test_add``."""
+    return ".".join(base_nodeid(nodeid).split("::")[1:]) or nodeid
+
+
+def case_title(item: pytest.Item) -> str:
+    """The title of a case created for an item: its docstring's first line, else its name."""
+    doc = getattr(getattr(item, "obj", None), "__doc__", None)
+    if isinstance(doc, str):
+        for line in doc.splitlines():
+            if line.strip():
+                return line.strip()[:TITLE_LIMIT]
+    return name_title(item.nodeid)
 
 
 def param_id(item: pytest.Item) -> str | None:
@@ -77,7 +93,7 @@ def _from_marker(item: pytest.Item, create_missing: bool) -> CaseMapping | None:
             )
         )
         return None
-    title = base_nodeid(item.nodeid) if create_missing else None
+    title = case_title(item) if create_missing else None
     if not marker.kwargs:  # the common case: a code alone
         return CaseMapping(code.strip(), create_title=title)
     return CaseMapping(
@@ -97,19 +113,18 @@ def map_item(item: pytest.Item, unmapped: str, create_missing: bool = False) -> 
     """Return the case an item reports to, or None when it is unmapped and skipped.
 
     The marker wins; then the first ``pytest_qahub_test_case`` answer; then, with
-    ``unmapped == "create"``, a case named after the node id (parameters stripped).
-    With ``create_missing`` (the embedded collector) a marker's or hook's code that does
-    not exist yet is created too, titled after the node id.
+    ``unmapped == "create"``, a case whose code is the node id (parameters stripped).
+    With ``create_missing`` (the embedded collector, or ``unmapped == "create"``) a marker's
+    or hook's code that does not exist yet is created too. Created cases are titled with
+    `case_title`.
     """
     mapping = _from_marker(item, create_missing)
     if mapping is not None:
         return mapping
-    name = base_nodeid(item.nodeid)
-    title = name if create_missing else None
     code = item.config.hook.pytest_qahub_test_case(item=item)
     if isinstance(code, str) and code.strip():
-        return CaseMapping(code=code.strip(), create_title=title)
+        return CaseMapping(code=code.strip(), create_title=case_title(item) if create_missing else None)
     if unmapped == "create":
         # Long node ids keep their end: the test's own name is the useful part.
-        return CaseMapping(code=name[-CODE_LIMIT:], create_title=name)
+        return CaseMapping(code=base_nodeid(item.nodeid)[-CODE_LIMIT:], create_title=case_title(item))
     return None

@@ -106,23 +106,69 @@ def test_unmapped_tests_are_skipped_and_counted(qahub_run: QAHubRun) -> None:
     assert set(qahub_run.statuses()) == {"PRE-1"}
 
 
-def test_unmapped_create_makes_a_case_per_test_function(qahub_run: QAHubRun) -> None:
-    make_cases(qahub_run.server, "PRE-1")
-    qahub_run.pytester.makepyfile(test_create=MAPPED)
-    result = qahub_run.pytest("--qahub-unmapped=create")
-    result.assert_outcomes(passed=5)
+CREATING = """
+import pytest
+
+@pytest.mark.qahub("CRE-KNOWN")
+def test_known():
+    pass
+
+@pytest.mark.qahub("CRE-MARKED")
+def test_marked_code_missing():
+    \"\"\"
+
+    Checkout accepts a voucher.
+
+    More about it.
+    \"\"\"
+
+def test_hooked():
+    pass
+
+def test_unmapped():
+    pass
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_unmapped_param(n):
+    pass
+"""
+
+HOOK = """
+def pytest_qahub_test_case(item):
+    return "CRE-HOOKED" if item.name == "test_hooked" else None
+"""
+
+
+def test_unmapped_create_creates_missing_cases_for_every_test(qahub_run: QAHubRun) -> None:
+    make_cases(qahub_run.server, "CRE-KNOWN")
+    qahub_run.pytester.makepyfile(test_create=CREATING)
+    qahub_run.pytester.makeconftest(HOOK)
+    result = qahub_run.pytest("--qahub-unmapped=create", "-W", "default")
+    result.assert_outcomes(passed=6)
+    result.stdout.no_fnmatch_line("*do not exist*")
+    result.stdout.fnmatch_lines(["sent 5, rejected 0, waiting in journal 0, test cases created 4"])
     assert qahub_run.statuses() == {
-        "PRE-1": "PASSED",
+        "CRE-KNOWN": "PASSED",
+        "CRE-MARKED": "PASSED",
+        "CRE-HOOKED": "PASSED",
         "test_create.py::test_unmapped": "PASSED",
         "test_create.py::test_unmapped_param": "PASSED",
     }
-    case = qahub_run.server.session.get(
-        f"{qahub_run.server.api}/cases/test_create.py::test_unmapped", timeout=10
-    ).json()["data"]
-    assert case["title"] == "test_create.py::test_unmapped"
+    titles = {
+        code: qahub_run.server.session.get(f"{qahub_run.server.api}/cases/{code}", timeout=10).json()["data"][
+            "title"
+        ]
+        for code in ("CRE-KNOWN", "CRE-MARKED", "CRE-HOOKED", "test_create.py::test_unmapped_param")
+    }
+    assert titles == {
+        "CRE-KNOWN": "title of CRE-KNOWN",  # an existing case is left alone
+        "CRE-MARKED": "Checkout accepts a voucher.",
+        "CRE-HOOKED": "test_hooked",
+        "test_create.py::test_unmapped_param": "test_unmapped_param",
+    }
     # A second session finds the cases there and reports to them again.
     run_2 = qahub_run.server.create_run("again")
-    qahub_run.pytester.runpytest_subprocess(
-        f"--qahub-run={run_2}", "--qahub-unmapped=create"
-    ).assert_outcomes(passed=5)
-    assert len(qahub_run.statuses(run_2)) == 3
+    again = qahub_run.pytester.runpytest_subprocess(f"--qahub-run={run_2}", "--qahub-unmapped=create")
+    again.assert_outcomes(passed=6)
+    again.stdout.fnmatch_lines(["sent 5, rejected 0, waiting in journal 0"])
+    assert len(qahub_run.statuses(run_2)) == 5
