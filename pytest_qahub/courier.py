@@ -103,7 +103,7 @@ def check_access(
         has = ",".join(str(scope) for scope in scopes) or "none"
         raise SetupError(
             f"QAHub at {url}: the token's scopes are {has}; it needs {','.join(needs)} "
-            f"(create one on the collector's host with: qahub token create --scopes {','.join(needs)})"
+            "(create one on the collector's host with: qahub token create --scopes read,write)"
         )
     return me
 

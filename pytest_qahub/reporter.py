@@ -354,7 +354,8 @@ class Reporter:
             self.summary.waiting = self._journaled
         if self.settings.completes and self.summary.completed is None:  # no word from the delivery process
             self.summary.completed = False
-            self.summary.not_completed = f"delivery did not finish; {REPLAY_COMPLETES}"
+            why = "the collector could not be reached" if self.summary.offline_reason else "delivery failed"
+            self.summary.not_completed = f"{why}; {REPLAY_COMPLETES}"
 
     def _say(self, line: str) -> None:
         """Say what the end of the session waits for."""
