@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_qahub.mapping import CaseMapping, map_item, plain_code
+from pytest_qahub.mapping import CaseMapping, case_title, map_item, plain_code
 
 ITEMS = """
 import pytest
@@ -75,3 +75,33 @@ def test_the_shortcut_takes_a_code_alone_and_leaves_every_other_marker_to_the_fu
         if code is not None:
             assert map_item(item, "skip") == CaseMapping(code), name
     assert map_item(items["test_in_class"], "skip") == CaseMapping("A-9")
+
+
+TITLED = '''
+import pytest
+
+def test_with_doc():
+    """
+
+    Adds two apples.
+    More lines.
+    """
+
+@pytest.mark.parametrize("n", [1])
+def test_plain(n):
+    pass
+
+class TestCart:
+    def test_method(self):
+        pass
+'''
+
+
+def test_a_created_case_is_titled_by_the_docstring_else_the_test_name(pytester: pytest.Pytester) -> None:
+    items = {item.name: item for item in pytester.getitems(TITLED)}
+    assert {name: case_title(item) for name, item in items.items()} == {
+        "test_with_doc": "Adds two apples.",
+        "test_plain[1]": "test_plain",
+        "test_method": "TestCart.test_method",
+    }
+    assert map_item(items["test_plain[1]"], "create").create_title == "test_plain"  # type: ignore[union-attr]
