@@ -30,7 +30,7 @@ from typing import Any, Protocol
 import pytest
 
 from .attach import ATTACHMENTS_ATTR, ERRORS_ATTR, EVIDENCE_KEY
-from .mapping import CaseMapping, case_title, map_item, name_title, param_id, plain_code
+from .mapping import CaseMapping, doc_title, map_item, name_title, param_id, plain_code
 from .screenshots import Screenshots
 from .settings import Settings
 from .status import (
@@ -146,7 +146,7 @@ class Capture:
         self._results_adjusted = bool(self._result_hook.get_hookimpls())
         #: Missing cases are created (the embedded collector, or --qahub-unmapped=create).
         self._creates = settings.creates_cases
-        #: nodeid -> title, for the items whose created case is titled by their docstring.
+        #: nodeid -> title, for the items with a docstring (their created case's title).
         self._titles: dict[str, str] = {}
         #: Codes that must exist in the project (not created by the plugin), for the warning.
         self.codes_to_check: set[str] = set()
@@ -165,8 +165,8 @@ class Capture:
             nodeid = item.nodeid
             indexes[nodeid] = index
             if creates:
-                title = case_title(item)
-                if title != name_title(nodeid):  # kept only when the name cannot give it back
+                title = doc_title(item)
+                if title is not None:  # without one, the title comes from the node id when needed
                     self._titles[nodeid] = title
             code = plain_code(item)
             if code is None:  # not the commonest marker: the full rules

@@ -40,14 +40,19 @@ def name_title(nodeid: str) -> str:
     return ".".join(base_nodeid(nodeid).split("::")[1:]) or nodeid
 
 
-def case_title(item: pytest.Item) -> str:
-    """The title of a case created for an item: its docstring's first line, else its name."""
+def doc_title(item: pytest.Item) -> str | None:
+    """The first line of the test's docstring, or None."""
     doc = getattr(getattr(item, "obj", None), "__doc__", None)
     if isinstance(doc, str):
         for line in doc.splitlines():
             if line.strip():
                 return line.strip()[:TITLE_LIMIT]
-    return name_title(item.nodeid)
+    return None
+
+
+def case_title(item: pytest.Item) -> str:
+    """The title of a case created for an item: its docstring's first line, else its name."""
+    return doc_title(item) or name_title(item.nodeid)
 
 
 def param_id(item: pytest.Item) -> str | None:

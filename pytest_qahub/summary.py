@@ -60,7 +60,7 @@ class Summary:
     def where(self) -> list[str]:
         """Say which run the results went to, and where it can be seen."""
         if not self.run_id:
-            return [f"run {self.run_name!r} not created: the collector could not be reached"]
+            return [f"run {self.run_name!r} not created: the collector was not reached"]
         run = f"new run {self.run_id} {self.run_name!r}" if self.run_created else f"run {self.run_id}"
         lines = []
         if not self.url:  # embedded, and the delivery process never said where its database is

@@ -222,7 +222,7 @@ def test_a_run_the_collector_was_down_for_is_created_and_completed_by_the_replay
     assert result.ret == pytest.ExitCode.TESTS_FAILED  # pytest's own outcome
     result.stdout.fnmatch_lines(
         [
-            "run 'down' not created: the collector could not be reached",
+            "run 'down' not created: the collector was not reached",
             "sent 0, rejected 0, waiting in journal 4",
             "  not delivered: * cannot be reached: *",
             "  send them later with: qahub replay .qahub/journal/*.jsonl (it creates the run)",
