@@ -55,6 +55,11 @@ class Reporter:
             run_name=settings.run_name,
             run_id_file=settings.run_id_file,
         )
+        if settings.token_on_command_line:
+            self.summary.notes.append(
+                "the token was given with --qahub-token, which every user of this machine can read "
+                "(in the process list); put it in QAHUB_TOKEN instead"
+            )
         self._ready = False
         self._groups: dict[str, list[dict[str, Any]]] = {}
         self._files: dict[str, list[dict[str, str]]] = {}  # code -> attachment records

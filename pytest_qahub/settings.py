@@ -39,6 +39,8 @@ class Settings:
     #: Mark the run COMPLETED at the end; None: only an embedded run the session created.
     complete: bool | None = None
     run_id_file: Path | None = None
+    #: The token came from ``--qahub-token``, where every user of the machine can read it.
+    token_on_command_line: bool = False
 
     @property
     def embedded(self) -> bool:
@@ -244,6 +246,7 @@ def resolve_settings(config: pytest.Config, environ: Mapping[str, str] | None = 
         run_tags={name: value for name, value in tags.items() if value is not None},
         complete=_resolve(config, "complete", _boolean, None, env),
         run_id_file=config.invocation_params.dir / run_id_file if run_id_file else None,
+        token_on_command_line=config.getoption("qahub_token", default=None) is not None,
     )
 
 
@@ -272,7 +275,8 @@ def add_options(parser: pytest.Parser) -> None:
         "--qahub-token",
         dest="qahub_token",
         metavar="TOKEN",
-        help="API token with read,write scopes [QAHUB_TOKEN; never from ini]",
+        help="API token with read,write scopes; prefer QAHUB_TOKEN: other users of the machine "
+        "can read a command line [QAHUB_TOKEN; never from ini]",
     )
     group.addoption(
         "--qahub-batch-size",

@@ -271,3 +271,15 @@ def test_a_completed_embedded_run_is_a_usage_error_too(
     result = pytester.runpytest_subprocess("--qahub-run=local-1")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["ERROR: QAHub run 'local-1' at sqlite:///*qahub.db is COMPLETED*"])
+
+
+def test_a_token_on_the_command_line_is_named_in_the_summary(
+    qahub_run: QAHubRun, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("QAHUB_TOKEN")
+    qahub_run.pytester.makepyfile("def test_a(): pass")
+    result = qahub_run.pytest(f"--qahub-token={qahub_run.server.token}")
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(
+        ["  the token was given with --qahub-token, which every user of this machine can read*"]
+    )
