@@ -37,7 +37,7 @@ def base_nodeid(nodeid: str) -> str:
 
 def name_title(nodeid: str) -> str:
     """A test's name from its node id: ``t/test_cart.py::TestCart::test_add[1]`` -> ``TestCart.test_add``."""
-    return ".".join(base_nodeid(nodeid).split("::")[1:]) or nodeid
+    return base_nodeid(nodeid).partition("::")[2].replace("::", ".") or nodeid
 
 
 def doc_title(item: pytest.Item) -> str | None:
