@@ -74,9 +74,9 @@ class ResultSink(Protocol):
     ) -> None:
         """An item ended with result (None: nothing captured), its attachments and capture errors."""
 
-    def take_passed(self, code: str, create_title: str | None, executed_at: str, duration_ms: int) -> None:
+    def take_passed(self, code: str, nodeid: str, executed_at: str, duration_ms: int) -> None:
         """An item that passed ended, the only one reporting to its case, with nothing else to say
-        (no attachment, no capture error)."""
+        (no attachment, no capture error); `Capture.create_title` gives its case's title if needed."""
 
 
 #: What a passed call contributes (the same for every test: outcomes are frozen).
@@ -146,8 +146,8 @@ class Capture:
         self._results_adjusted = bool(self._result_hook.get_hookimpls())
         #: Missing cases are created (the embedded collector, or --qahub-unmapped=create).
         self._creates = settings.creates_cases
-        #: nodeid -> title, for the items with a docstring (their created case's title).
-        self._titles: dict[str, str] = {}
+        #: The session's items, for the docstring of an item whose case is created (rare: asked then).
+        self._items: list[pytest.Item] = []
         #: Codes that must exist in the project (not created by the plugin), for the warning.
         self.codes_to_check: set[str] = set()
 
@@ -161,13 +161,10 @@ class Capture:
         self._group_sizes.clear()
         unmapped, creates, sizes = self._settings.unmapped, self._creates, self._group_sizes
         indexes, codes, to_check = self._indexes, self._codes, self.codes_to_check
+        self._items = session.items
         for index, item in enumerate(session.items):
             nodeid = item.nodeid
             indexes[nodeid] = index
-            if creates:
-                title = doc_title(item)
-                if title is not None:  # without one, the title comes from the node id when needed
-                    self._titles[nodeid] = title
             code = plain_code(item)
             if code is None:  # not the commonest marker: the full rules
                 mapping = map_item(item, unmapped, creates)
@@ -189,11 +186,18 @@ class Capture:
             if code is not None and sizes[code] == 1 and nodeid not in self._special
         }
 
+    def create_title(self, nodeid: str) -> str | None:
+        """The title of the case an item alone on its code creates when missing, or None."""
+        return self._plain_title(nodeid)
+
     def _plain_title(self, nodeid: str) -> str | None:
         """The title a mapping of a code alone has when missing cases are created, else None."""
         if not self._creates:
             return None
-        return self._titles.get(nodeid) or name_title(nodeid)
+        index = self._indexes.get(nodeid, -1)
+        item = self._items[index] if 0 <= index < len(self._items) else None
+        doc = doc_title(item) if item is not None and item.nodeid == nodeid else None
+        return doc or name_title(nodeid)
 
     def _plain_mapping(self, nodeid: str, code: str) -> CaseMapping:
         """The mapping of a code alone (what most items have), rebuilt from strings when needed."""
@@ -322,7 +326,7 @@ class Capture:
             or EVIDENCE_KEY in item.stash
         ):
             return False
-        sink.take_passed(code, self._plain_title(nodeid), utc_iso(state.start), state.duration_ms)
+        sink.take_passed(code, nodeid, utc_iso(state.start), state.duration_ms)
         return True
 
     def _result(self, item: pytest.Item, state: ItemState) -> dict[str, Any]:

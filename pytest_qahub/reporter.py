@@ -251,10 +251,13 @@ class Reporter:
         self._started.pop(nodeid, None)
         self._add(result, records)
 
-    def take_passed(self, code: str, create_title: str | None, executed_at: str, duration_ms: int) -> None:
+    def take_passed(self, code: str, nodeid: str, executed_at: str, duration_ms: int) -> None:
         """An item that passed ended, the only one reporting to its case: journal it as it is."""
         payload = api_result(code, PASSED, duration_ms, self.settings.framework, executed_at)
-        self._journal_payload(code, payload, create_title, [])
+        known = self.known_codes
+        # Most codes exist: a case title is worked out only for one that may be created.
+        title = None if known is not None and code in known else self.capture.create_title(nodeid)
+        self._journal_payload(code, payload, title, [])
 
     def _evidence(self, files: Sequence[dict[str, str]], errors: Sequence[str]) -> list[dict[str, str]]:
         """Count an item's capture errors; return its attachment records."""
