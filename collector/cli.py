@@ -1,14 +1,19 @@
-"""The ``qahub`` command: serve the collector and manage projects, tokens, runs and cases."""
+"""The ``qahub`` command: serve the collector and manage its projects and tokens.
+
+The commands that read and write a collector's data (``run``, ``case``, ``results``,
+``replay``) come from the ``qahub.commands`` entry point group: the plugin declares them, and
+they work on a collector's API as well as on the local database. The collector never imports
+the plugin; the admin commands here work on the local database only.
+"""
 
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
+from importlib.metadata import entry_points
 from typing import TextIO
 
 from collector import serve
@@ -16,6 +21,11 @@ from collector.config import Settings, SettingsError, load_settings
 from collector.db import DatabaseURLError, open_database
 from collector.errors import CollectorError
 from collector.schema import upgrade
+
+#: The entry point group of commands defined outside the collector (the plugin's data commands).
+COMMANDS_GROUP = "qahub.commands"
+#: The commands that need the database itself: never run over the API.
+LOCAL_ONLY = ("token", "project", "prune")
 
 
 class UsageError(Exception):
@@ -91,110 +101,6 @@ def cmd_token_revoke(args, settings, out) -> int:
     return 0
 
 
-def cmd_run_create(args, settings, out) -> int:
-    from collector.projects import get_project
-    from collector.runs import create_run
-
-    db = _open(settings)
-    with db.connection_context():
-        run = create_run(get_project(args.project), args.name or "")
-    print(run.id, file=out)
-    return 0
-
-
-def cmd_run_list(args, settings, out) -> int:
-    from collector.projects import get_project
-    from collector.runs import list_runs
-
-    db = _open(settings)
-    with db.connection_context():
-        runs, _ = list_runs(get_project(args.project), args.limit, 0)
-        rows = [(r.id, r.name, r.status, str(r.created_at)[:19]) for r in runs]
-    _table(("ID", "NAME", "STATUS", "CREATED"), rows, out)
-    return 0
-
-
-def cmd_run_complete(args, settings, out) -> int:
-    from collector.projects import get_project
-    from collector.runs import get_run, update_run
-
-    db = _open(settings)
-    with db.connection_context():
-        update_run(get_run(get_project(args.project), args.run_id), status="COMPLETED")
-    print(f"Run {args.run_id} is COMPLETED", file=out)
-    return 0
-
-
-def cmd_case_create(args, settings, out) -> int:
-    from collector.cases import create_case
-    from collector.projects import get_project
-
-    db = _open(settings)
-    with db.connection_context():
-        case = create_case(get_project(args.project), args.code, args.title)
-    print(case.id, file=out)
-    return 0
-
-
-def _read_cases(path: Path) -> list[tuple[str, str]]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as ex:
-        raise UsageError(f"Cannot read {path}: {ex}") from ex
-    if path.suffix.lower() == ".json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as ex:
-            raise UsageError(f"{path} is not valid JSON: {ex}") from ex
-        if not isinstance(data, list):
-            raise UsageError(f"{path}: expected a JSON list of {{code, title}} objects")
-        rows = [(d.get("code"), d.get("title", "")) if isinstance(d, dict) else (None, "") for d in data]
-    else:
-        reader = csv.DictReader(text.splitlines())
-        if not reader.fieldnames or "code" not in reader.fieldnames:
-            raise UsageError(f"{path}: the CSV needs a header row with 'code' and 'title' columns")
-        rows = [(r.get("code"), r.get("title") or "") for r in reader]
-    for number, (code, title) in enumerate(rows, start=1):
-        if not isinstance(code, str) or not code.strip() or len(code) > 200 or not isinstance(title, str):
-            raise UsageError(f"{path}: entry {number} needs a code (1-200 characters) and a text title")
-    return [(code.strip(), title) for code, title in rows]
-
-
-def cmd_case_import(args, settings, out) -> int:
-    from collector.cases import import_cases
-    from collector.projects import get_project
-
-    rows = _read_cases(Path(args.file))
-    db = _open(settings)
-    with db.connection_context():
-        created = import_cases(get_project(args.project), rows)
-    print(f"Imported {created} new test cases ({len(rows) - created} already existed)", file=out)
-    return 0
-
-
-def cmd_results(args, settings, out) -> int:
-    from collector.projects import get_project
-    from collector.results import iter_results
-    from collector.runs import get_run
-
-    db = _open(settings)
-    counts: dict[str, int] = {}
-    rows = []
-    with db.connection_context():
-        run = get_run(get_project(args.project), args.run_id)
-        for r in iter_results(run, args.status):
-            counts[r["status"]] = counts.get(r["status"], 0) + 1
-            message = (r["error_message"] or "").splitlines()[0][:60] if r["error_message"] else ""
-            duration = "" if r["duration_ms"] is None else f"{r['duration_ms']} ms"
-            rows.append((r["test_case_code"], r["status"], duration, message))
-        print(f"Run {run.id} ({run.name or 'unnamed'}): {run.status}", file=out)
-    rows.sort(key=lambda row: row[0])
-    _table(("CODE", "STATUS", "DURATION", "ERROR"), rows, out)
-    summary = ", ".join(f"{n} {s.lower()}" for s, n in sorted(counts.items())) or "no results"
-    print(f"{len(rows)} results: {summary}", file=out)
-    return 0
-
-
 def cmd_prune(args, settings, out) -> int:
     from collector.projects import get_project
     from collector.retention import describe_run, prune, summarise
@@ -233,20 +139,28 @@ def _runs(value: str) -> int:
     return int(value)
 
 
-def cmd_replay(args, settings, out) -> int:
-    # The journal and its sender belong to the plugin; the CLI only gives them a command.
-    import os
-
-    from pytest_qahub.replay import replay
-
-    token = args.token or os.environ.get("QAHUB_TOKEN")
-    return replay([Path(p) for p in args.paths], args.url, token, out, args.run, verbose=args.verbose)
-
-
 def _table(headers: Sequence[str], rows: list[Sequence[str]], out: TextIO) -> None:
     widths = [max(len(str(v)) for v in col) for col in zip(headers, *rows, strict=True)]
     for row in (headers, *rows):
         print("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip(), file=out)
+
+
+def _add_plugin_commands(sub: argparse._SubParsersAction) -> None:
+    """Add each command an installed package declares in the ``qahub.commands`` group."""
+    for entry in sorted(entry_points(group=COMMANDS_GROUP), key=lambda e: e.name):
+        if entry.name not in sub.choices:  # a package cannot replace a command of the collector
+            entry.load()(sub)
+
+
+def _refuse_remote(args: argparse.Namespace) -> None:
+    """The admin commands change the database itself: say so when a collector URL is set."""
+    url = os.environ.get("QAHUB_URL")
+    if args.command in LOCAL_ONLY and url:
+        command = " ".join(filter(None, (args.command, getattr(args, "action", None))))
+        raise UsageError(
+            f"qahub {command} works on the collector's own database only, and "
+            f"QAHUB_URL is set ({url}): run it on the collector's host, without QAHUB_URL"
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -255,7 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="qahub",
         description="QAHub collector: serve the results API and manage its data. "
         "Settings come from the environment (QAHUB_DATABASE_URL, QAHUB_STORAGE_DIR, "
-        "ATTACHMENT_MAX_BYTES, QAHUB_MAX_BATCH).",
+        "ATTACHMENT_MAX_BYTES, QAHUB_MAX_BATCH). The data commands (run, case, results) "
+        "work on a collector's API when QAHUB_URL (or --url) is set, with QAHUB_TOKEN.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -284,53 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add(toks, "revoke", cmd_token_revoke, "Revoke the token with this prefix.")
     p.add_argument("prefix")
 
-    runs = sub.add_parser("run", help="Manage test runs.").add_subparsers(dest="action", required=True)
-    p = add(runs, "create", cmd_run_create, "Create a run and print its id alone.")
-    project_opt(p)
-    p.add_argument("--name", help="run name, e.g. nightly")
-    p = add(runs, "list", cmd_run_list, "List runs, newest first.")
-    project_opt(p)
-    p.add_argument("--limit", type=int, default=50, help="how many (default 50)")
-    p = add(runs, "complete", cmd_run_complete, "Mark a run COMPLETED (it then takes no more results).")
-    project_opt(p)
-    p.add_argument("run_id")
-
-    cases = sub.add_parser("case", help="Manage test cases.").add_subparsers(dest="action", required=True)
-    p = add(cases, "create", cmd_case_create, "Create a test case and print its id.")
-    project_opt(p)
-    p.add_argument("code")
-    p.add_argument("title")
-    p = add(
-        cases,
-        "import",
-        cmd_case_import,
-        "Import cases from JSON [{code, title}] or CSV (code,title).",
-    )
-    project_opt(p)
-    p.add_argument("file")
-
-    p = add(sub, "results", cmd_results, "Print a run's results as a table.")
-    project_opt(p)
-    p.add_argument("run_id")
-    p.add_argument("--status", choices=("PASSED", "FAILED", "BROKEN", "SKIPPED", "UNKNOWN"))
-    p = add(
-        sub,
-        "replay",
-        cmd_replay,
-        "Send the results pytest journaled but could not deliver (safe to run twice).",
-    )
-    p.add_argument("--url", help="collector base URL (default: the one recorded in each journal)")
-    p.add_argument("--token", help="API token (default: $QAHUB_TOKEN)")
-    p.add_argument(
-        "--run",
-        metavar="ID",
-        help="run to send to (default: the journal's); with another "
-        "--url or --run every journaled result is copied there",
-    )
-    p.add_argument(
-        "paths", nargs="*", metavar="PATH", help="journal files or folders (default .qahub/journal)"
-    )
-    p.add_argument("-v", "--verbose", action="store_true", help="also name the journals delivered earlier")
+    _add_plugin_commands(sub)
     p = add(
         sub,
         "prune",
@@ -362,6 +231,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
+        if hasattr(args, "main"):  # a command from the entry point group: it reports its own errors
+            return args.main(args, out)
+        _refuse_remote(args)
         settings = load_settings()
         return args.func(args, settings, out)
     except (SettingsError, DatabaseURLError, UsageError, serve.ServeError) as ex:
@@ -370,6 +242,11 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     except CollectorError as ex:
         print(f"qahub: {ex.message}", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        # The reader went away (`qahub results RUN | head`): stop quietly, as `cat` does.
+        if out is sys.stdout:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to flush
+        return 0
 
 
 if __name__ == "__main__":

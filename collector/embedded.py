@@ -1,9 +1,10 @@
 """The one door through which the pytest plugin runs the collector in its own process.
 
 `EmbeddedCollector` offers what the plugin's HTTP client offers — runs, cases, the bulk
-upsert, attachments — by calling the same domain functions the HTTP resources call, on
-``QAHUB_DATABASE_URL`` (default ``.qahub/qahub.db`` under ``root``). No socket, no token:
-everything belongs to the default project. Errors are :class:`collector.errors.CollectorError`
+upsert, a run's results, attachments — by calling the same domain functions (and the same
+request validation) the HTTP resources call, on ``QAHUB_DATABASE_URL`` (default
+``.qahub/qahub.db`` under ``root``). No socket, no token: everything belongs to one project,
+the default one unless a key is given. Errors are :class:`collector.errors.CollectorError`
 subclasses, as over HTTP.
 """
 
@@ -15,18 +16,24 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import peewee
+from pydantic import BaseModel, ValidationError
 
 from collector import cases, flaky, runs
 from collector.compare import compare_run
 from collector.config import DEFAULT_DATABASE_URL, Settings, load_settings
 from collector.db import open_database
 from collector.errors import BadRequest, PayloadTooLarge, ServiceUnavailable
+from collector.models import RESULT_STATUSES
 from collector.projects import get_project
-from collector.results import upsert_results
+from collector.results import iter_results, upsert_results
 from collector.schema import upgrade
+from collector.schemas import CaseIn, RunIn, RunPatch, describe
 from collector.storage import open_storage
+
+_Body = TypeVar("_Body", bound=BaseModel)
 
 
 def embedded_settings(root: Path, database_url: str | None = None) -> Settings:
@@ -47,14 +54,18 @@ def embedded_settings(root: Path, database_url: str | None = None) -> Settings:
 class EmbeddedCollector:
     """The collector's API as method calls, for one process (thread-safe)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, project: str | None = None) -> None:
         self.settings = settings
         self.db = open_database(settings)
         upgrade(self.db)
         self.storage = open_storage(settings)
         self._lock = threading.Lock()  # the plugin writes from one sender thread; be safe anyway
-        with self._session():
-            self.project = get_project()
+        try:
+            with self._session():
+                self.project = get_project(project)
+        except Exception:
+            self.db.close_all()  # no such project: leave no connection open behind the error
+            raise
 
     @property
     def location(self) -> str:
@@ -75,6 +86,40 @@ class EmbeddedCollector:
         with self._session():
             return runs.run_dict(runs.ensure_run(self.project, run_id))
 
+    def get_run(self, run_id: str) -> dict:
+        """Return run ``run_id`` like ``GET /runs/{id}`` (NotFound when there is none)."""
+        with self._session():
+            return runs.run_dict(runs.get_run(self.project, run_id))
+
+    def create_run(self, name: str = "", tags: dict[str, str | None] | None = None) -> dict:
+        """Create a run with a new id like ``POST /runs``."""
+        body = _valid(RunIn, {"name": name, **(tags or {})})
+        with self._session():
+            return runs.run_dict(runs.create_run(self.project, body.name, tags=body.tags()))
+
+    def list_runs(self, limit: int) -> list[dict]:
+        """The newest runs first, like ``GET /runs?limit=``."""
+        with self._session():
+            page, _ = runs.list_runs(self.project, limit, 0)
+            return [runs.run_dict(run) for run in page]
+
+    def update_run(
+        self, run_id: str, status: str | None = None, tags: dict[str, str | None] | None = None
+    ) -> dict:
+        """Change a run's status and/or tags like ``PATCH /runs/{id}``."""
+        fields = {"status": status} if status is not None else {}
+        body = _valid(RunPatch, {**fields, **(tags or {})})
+        with self._session():
+            run = runs.get_run(self.project, run_id)
+            return runs.run_dict(runs.update_run(run, status=body.status, tags=body.tags()))
+
+    def list_results(self, run_id: str, status: str | None = None) -> list[dict]:
+        """A run's results like ``GET /runs/{id}/results[?status=]``."""
+        if status is not None and status not in RESULT_STATUSES:
+            raise BadRequest(f"status must be one of {', '.join(RESULT_STATUSES)}")
+        with self._session():
+            return list(iter_results(runs.get_run(self.project, run_id), status))
+
     def me(self) -> dict:
         return {
             "project": {"id": self.project.id, "key": self.project.key, "name": self.project.name},
@@ -88,8 +133,15 @@ class EmbeddedCollector:
             return cases.case_codes(self.project)
 
     def create_case(self, code: str, title: str) -> dict:
+        body = _valid(CaseIn, {"code": code, "title": title})
         with self._session():
-            return cases.case_dict(cases.create_case(self.project, code, title))
+            return cases.case_dict(cases.create_case(self.project, body.code, body.title))
+
+    def import_cases(self, rows: Sequence[tuple[str, str]]) -> int:
+        """Create the cases whose codes are new, all or none; return how many were new."""
+        valid = [_valid(CaseIn, {"code": code, "title": title}) for code, title in rows]
+        with self._session():
+            return cases.import_cases(self.project, [(body.code, body.title) for body in valid])
 
     def post_results(self, run_id: str, results: list[dict]) -> tuple[int, list[dict], list[dict]]:
         """Bulk-upsert like ``POST /runs/{id}/results``; return ``(status, accepted, errors)``."""
@@ -122,3 +174,11 @@ class EmbeddedCollector:
 
     def close(self) -> None:
         self.db.close_all()
+
+
+def _valid(model: type[_Body], data: dict) -> _Body:
+    """Validate a request body as the HTTP resource does; a bad one is a BadRequest."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as ex:
+        raise BadRequest(describe(ex)) from ex

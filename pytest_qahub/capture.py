@@ -33,7 +33,7 @@ import pytest
 
 from .attach import ATTACHMENTS_ATTR, ERRORS_ATTR, EVIDENCE_KEY
 from .journal import json_line
-from .mapping import CaseMapping, base_nodeid, map_item, param_id, plain_code
+from .mapping import CaseMapping, doc_title, map_item, name_title, param_id, plain_code
 from .screenshots import Screenshots
 from .settings import Settings
 from .status import (
@@ -91,9 +91,9 @@ class ResultSink(Protocol):
     ) -> None:
         """An item ended with result (None: nothing captured), its attachments and capture errors."""
 
-    def take_passed(self, code: str, create_title: str | None, executed_at: str, duration_ms: int) -> None:
+    def take_passed(self, code: str, nodeid: str, executed_at: str, duration_ms: int) -> None:
         """An item that passed ended, the only one reporting to its case, with nothing else to say
-        (no attachment, no capture error)."""
+        (no attachment, no capture error); `Capture.create_title` gives its case's title if needed."""
 
 
 #: What a passed call contributes (the same for every test: outcomes are frozen).
@@ -161,7 +161,10 @@ class Capture:
         self._result_hook = config.hook.pytest_qahub_result
         #: Whether a plugin implements `pytest_qahub_result` (asked once per registration, not per test).
         self._results_adjusted = bool(self._result_hook.get_hookimpls())
-        self._embedded = settings.embedded
+        #: Missing cases are created (the embedded collector, or --qahub-unmapped=create).
+        self._creates = settings.creates_cases
+        #: The session's items, for the docstring of an item whose case is created (rare: asked then).
+        self._items: list[pytest.Item] = []
         #: Codes that must exist in the project (not created by the plugin), for the warning.
         self.codes_to_check: set[str] = set()
         #: Problems in the suite worked around (a bad marker, a hook that raised), each told once.
@@ -175,24 +178,25 @@ class Capture:
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         """Map every item and count how many items share each code."""
         self._group_sizes.clear()
-        unmapped, embedded, sizes = self._settings.unmapped, self._embedded, self._group_sizes
+        unmapped, creates, sizes = self._settings.unmapped, self._creates, self._group_sizes
         notices = self.notices
         indexes, codes, to_check = self._indexes, self._codes, self.codes_to_check
+        self._items = session.items
         for index, item in enumerate(session.items):
             nodeid = item.nodeid
             indexes[nodeid] = index
             code = plain_code(item)
             if code is None:  # not the commonest marker: the full rules
-                mapping = map_item(item, unmapped, embedded, notices)
+                mapping = map_item(item, unmapped, creates, notices)
                 if mapping is None:
                     codes[nodeid] = None
                     continue
                 code = mapping.code
-                if mapping[1:] != (None, None, None, self._plain_title(item)):  # more than a code
+                if mapping[1:] != (None, None, None, self._plain_title(nodeid)):  # more than a code
                     self._special[nodeid] = mapping
                 if not mapping.create_title:
                     to_check.add(code)
-            elif not embedded:  # the embedded collector creates the cases it lacks
+            elif not creates:  # else the cases it lacks are created
                 to_check.add(code)
             codes[nodeid] = code
             sizes[code] = sizes.get(code, 0) + 1  # a Counter would call __missing__ for each code
@@ -202,22 +206,31 @@ class Capture:
             if code is not None and sizes[code] == 1 and nodeid not in self._special
         }
 
-    def _plain_title(self, item: pytest.Item) -> str | None:
-        """The title a mapping of a code alone has: the embedded collector creates missing cases."""
-        return base_nodeid(item.nodeid, item.name) if self._embedded else None
+    def create_title(self, nodeid: str) -> str | None:
+        """The title of the case an item alone on its code creates when missing, or None."""
+        return self._plain_title(nodeid)
 
-    def _plain_mapping(self, item: pytest.Item, code: str) -> CaseMapping:
+    def _plain_title(self, nodeid: str) -> str | None:
+        """The title a mapping of a code alone has when missing cases are created, else None."""
+        if not self._creates:
+            return None
+        index = self._indexes.get(nodeid, -1)
+        item = self._items[index] if 0 <= index < len(self._items) else None
+        doc = doc_title(item) if item is not None and item.nodeid == nodeid else None
+        return doc or name_title(nodeid)
+
+    def _plain_mapping(self, nodeid: str, code: str) -> CaseMapping:
         """The mapping of a code alone (what most items have), rebuilt from strings when needed."""
-        return CaseMapping(code, create_title=self._plain_title(item))
+        return CaseMapping(code, create_title=self._plain_title(nodeid))
 
     def _mapping(self, item: pytest.Item) -> CaseMapping | None:
         nodeid = item.nodeid
         code = self._codes.get(nodeid, _NOT_MAPPED)
         if code is _NOT_MAPPED:  # an item added after collection finished
-            return map_item(item, self._settings.unmapped, self._settings.embedded, self.notices)
+            return map_item(item, self._settings.unmapped, self._creates, self.notices)
         if code is None:
             return None
-        return self._special.get(nodeid) or self._plain_mapping(item, code)  # type: ignore[arg-type]
+        return self._special.get(nodeid) or self._plain_mapping(nodeid, code)  # type: ignore[arg-type]
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
@@ -333,7 +346,7 @@ class Capture:
             or EVIDENCE_KEY in item.stash
         ):
             return False
-        sink.take_passed(code, self._plain_title(item), utc_iso(state.start), state.duration_ms)
+        sink.take_passed(code, nodeid, utc_iso(state.start), state.duration_ms)
         return True
 
     def _result(self, item: pytest.Item, state: ItemState) -> dict[str, Any]:

@@ -13,6 +13,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from .inputs import RUN_TAG_LIMITS, run_label
+
 
 @dataclass(frozen=True)
 class Origin:
@@ -144,3 +146,15 @@ def detect(env: Mapping[str, str], cwd: Path) -> Origin:
                 found.ci, found.branch or local.branch, found.commit or local.commit, found.build_url
             )
     return from_git(cwd)
+
+
+def run_tags(env: Mapping[str, str], cwd: Path) -> dict[str, str]:
+    """The tags `detect` finds for a new run (branch, commit, build URL), each one the
+    collector accepts: a value it would refuse is left out rather than fail the run."""
+    origin = detect(env, cwd)
+    found = {"branch": origin.branch, "commit": origin.commit, "build_url": origin.build_url}
+    tags: dict[str, str] = {}
+    for name, value in found.items():
+        with contextlib.suppress(ValueError):
+            tags[name] = run_label(value or "", RUN_TAG_LIMITS[name])
+    return tags

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -32,16 +34,59 @@ RETRY_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DE
 PAGE_SIZE = 500
 
 
+#: Told why a request is retried and in how many seconds (the transport's `activity`).
+RetryListener = Callable[[str, float], None]
+
+
+class _NoRetryLines(logging.Filter):
+    """Drop urllib3's "Retrying (...)" warnings: the transport says why it waits, in our words."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Retrying")
+
+
+_QUIET = _NoRetryLines()
+
+
 class CappedRetry(Retry):
-    """urllib3 Retry that honours Retry-After but never sleeps longer than `max_retry_after`."""
+    """urllib3 Retry that honours Retry-After but never sleeps longer than `max_retry_after`,
+    and tells its listener why and how long it waits before each retry."""
 
     max_retry_after = 30.0
+
+    def __init__(self, *args: Any, listener: RetryListener | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.listener = listener
+
+    def new(self, **kw: Any) -> CappedRetry:
+        kw.setdefault("listener", self.listener)  # urllib3 makes a new Retry for every attempt
+        return super().new(**kw)
 
     def parse_retry_after(self, retry_after: str) -> float:
         return min(super().parse_retry_after(retry_after), self.max_retry_after)
 
+    def sleep(self, response: Any = None) -> None:
+        if self.listener is not None:
+            wait = self.get_retry_after(response) if response and self.respect_retry_after_header else None
+            if wait is None:
+                wait = self.get_backoff_time()
+            last = self.history[-1] if self.history else None
+            if response is not None:
+                why = f"the collector answered {response.status}"
+            elif last is not None and last.error is not None:
+                why = f"the collector could not be reached ({_reason(last.error)})"
+            else:
+                why = "the request failed"
+            self.listener(why, wait)
+        super().sleep(response)
 
-def _retry(retries: int, backoff: float) -> Retry:
+
+def _reason(error: Exception) -> str:
+    """The useful end of a urllib3 error ("[Errno 111] Connection refused")."""
+    return str(getattr(error, "reason", None) or error).split("): ", 1)[-1]
+
+
+def _retry(retries: int, backoff: float, listener: RetryListener | None = None) -> Retry:
     return CappedRetry(
         total=retries,
         connect=retries,
@@ -55,6 +100,7 @@ def _retry(retries: int, backoff: float) -> Retry:
         allowed_methods=RETRY_METHODS,
         respect_retry_after_header=True,
         raise_on_status=False,
+        listener=listener,
     )
 
 
@@ -82,8 +128,10 @@ class HttpTransport:
         self.url = url.removesuffix("/api/v1")
         self._api = f"{self.url}/api/v1"
         self._timeout = (connect_timeout, read_timeout)
+        self._activity: str | None = None
+        logging.getLogger("urllib3.connectionpool").addFilter(_QUIET)  # once: filters are a set
         self._session = requests.Session()
-        adapter = HTTPAdapter(max_retries=_retry(retries, backoff))
+        adapter = HTTPAdapter(max_retries=_retry(retries, backoff, self._retrying))
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
         self._session.headers["User-Agent"] = f"pytest-qahub/{__version__}"
@@ -111,10 +159,18 @@ class HttpTransport:
         self._session.verify = verify
         self._session.trust_env = False
 
+    def _retrying(self, why: str, wait: float) -> None:
+        self._activity = f"{why}, retrying in {max(1, round(wait))} s"
+
+    def activity(self) -> str | None:
+        """What the request in flight waits for: the collector's answer, or the next retry."""
+        return self._activity
+
     def _request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         if "json" in kwargs:
             kwargs["data"] = orjson.dumps(kwargs.pop("json"))
             kwargs["headers"] = {"Content-Type": "application/json"}
+        self._activity = f"waiting for {self.url} to answer {method} {path.split('?', 1)[0]}"
         try:
             response = self._session.request(method, self._api + path, timeout=self._timeout, **kwargs)
         except requests.exceptions.RetryError as ex:
@@ -125,6 +181,8 @@ class HttpTransport:
             raise QAHubError(f"{method} {self._api}{path}: {ex}") from ex
         except OSError as ex:  # a local file requests needs (the CA bundle) went away: may come back
             raise ConnectionFailed(f"{method} {self._api}{path}: {ex}") from ex
+        finally:
+            self._activity = None
         if response.status_code >= 400:
             raise _error(response)
         return response
@@ -141,6 +199,40 @@ class HttpTransport:
     def get_run(self, run_id: str) -> dict[str, Any]:
         """Return the run, or raise NotFound."""
         return self._data(self._request("GET", f"/runs/{_segment(run_id)}"))
+
+    def ensure_run(self, run_id: str) -> dict[str, Any]:
+        """Return the run results go to: on a server it must exist (NotFound)."""
+        return self.get_run(run_id)
+
+    def create_run(self, name: str, tags: dict[str, str | None]) -> dict[str, Any]:
+        """Create a run (``POST /runs``) with the tags that have a value."""
+        body = {"name": name, **{tag: value for tag, value in tags.items() if value is not None}}
+        return self._data(self._request("POST", "/runs", json=body))
+
+    def list_runs(self, limit: int) -> list[dict[str, Any]]:
+        """Return the newest runs, newest first, following the pages up to ``limit``."""
+        runs: list[dict[str, Any]] = []
+        while len(runs) < limit:
+            size = min(PAGE_SIZE, limit - len(runs))
+            page = self._data(self._request("GET", "/runs", params={"limit": size, "offset": len(runs)}))
+            runs.extend(page)
+            if len(page) < size:
+                break
+        return runs
+
+    def update_run(
+        self, run_id: str, status: str | None = None, tags: dict[str, str | None] | None = None
+    ) -> dict[str, Any]:
+        """Change a run's status and/or tags (``PATCH /runs/{id}``)."""
+        body: dict[str, Any] = {**(tags or {})}
+        if status is not None:
+            body["status"] = status
+        return self._data(self._request("PATCH", f"/runs/{_segment(run_id)}", json=body))
+
+    def list_results(self, run_id: str, status: str | None = None) -> list[dict[str, Any]]:
+        """Return every result of a run (``GET /runs/{id}/results``, streamed by the server)."""
+        params = {"status": status} if status else None
+        return self._data(self._request("GET", f"/runs/{_segment(run_id)}/results", params=params))
 
     def me(self) -> dict[str, Any]:
         """Return the token's project and scopes."""
@@ -164,6 +256,25 @@ class HttpTransport:
     def create_case(self, code: str, title: str) -> dict[str, Any]:
         """Create a test case; raise Conflict if the code exists."""
         return self._data(self._request("POST", "/cases", json={"code": code, "title": title}))
+
+    def import_cases(self, rows: list[tuple[str, str]]) -> int:
+        """Create the cases whose codes are new, one request each; return how many were new.
+
+        The API has no bulk import: a failure part-way leaves the cases created before it
+        (importing again creates the rest).
+        """
+        existing = self.case_codes()
+        created = 0
+        for code, title in rows:
+            if code in existing:
+                continue
+            try:
+                self.create_case(code, title)
+                created += 1
+            except Conflict:
+                pass  # created meanwhile by someone else: it exists, as asked
+            existing.add(code)
+        return created
 
     def post_results(self, run_id: str, results: list[dict[str, Any]]) -> PostOutcome:
         """Bulk-upsert results; 201 and 207 both return, with the rejected items."""

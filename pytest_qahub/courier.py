@@ -4,10 +4,14 @@ The plugin starts it at session start (``python -m pytest_qahub.courier``), so t
 to the collector — HTTP through requests, or the embedded collector's database — never runs
 in the test process: a test pays for appending its result to the journal, nothing more.
 
+Before any test runs it checks everything delivery needs (`preflight`): that the URL is a
+collector's, the token's scopes, the run (created here when the session names a new one).
+
 It speaks JSON lines. On stdin: the job, then ``{"journal": path}`` once the journal exists,
 then ``{"end": true}`` when the session is over (end of input means the same: the test process
 is gone, and what it journaled is still delivered). On stdout: one answer to the job
-(``ready``, ``offline`` or ``usage_error``), and at the end the ``stats`` of what it sent.
+(``ready``, ``offline`` or ``usage_error``), ``waiting`` when the final flush is slow, and at
+the end the ``stats`` of what it sent.
 """
 
 from __future__ import annotations
@@ -23,59 +27,160 @@ from typing import Any, TextIO
 
 import orjson
 
+from . import ci
 from .delivery import Delivery
-from .errors import TRANSIENT_ERRORS, AuthError, ClientError, NotFound, QAHubError, ResponseError
-from .journal import Follower, Journal
+from .errors import (
+    TRANSIENT_ERRORS,
+    AuthError,
+    ClientError,
+    NotFound,
+    ProtocolError,
+    QAHubError,
+    ResponseError,
+    SetupError,
+)
+from .journal import REPLAY_COMPLETES, Follower, Journal
 from .sender import Sender
 from .transport import Transport, make_transport
 
 #: Seconds between looks at the journal for new lines.
 POLL_S = 0.05
+#: Seconds the end-of-session flush may take before the session is told what it waits for.
+SLOW_FLUSH_S = 1.0
 
 
 @dataclasses.dataclass(frozen=True)
 class Job:
     """What the test process asks for (the first line on stdin)."""
 
-    run: str
+    run: str | None  # None: create a run named `run_name`
     url: str | None
     token: str | None
     root: str
     batch_size: int
     flush_timeout: float
+    run_name: str | None = None
+    #: Run tags the user gave (CLI, environment, ini): set on the run, created or given.
+    tags: dict[str, str] = dataclasses.field(default_factory=dict)
+    #: Mark the run COMPLETED once everything is delivered.
+    complete: bool = False
+
+
+#: Where the test process's settings for the token come from, for messages.
+TOKEN_HINT = "QAHUB_TOKEN or --qahub-token"
+
+
+def check_access(
+    transport: Transport, token_given: bool, needs: tuple[str, ...], hint: str
+) -> dict[str, Any]:
+    """Ask the collector who the token is (``GET /me``); return its answer.
+
+    Raises:
+        SetupError: The URL is not a QAHub collector's, or the token is missing, refused or
+            lacks one of the scopes ``needs``; ``hint`` says where a token is given.
+        QAHubError: A transient failure (unreachable, 5xx, 429): the setup may be right.
+    """
+    url = transport.url
+    try:
+        me = transport.me()
+    except ProtocolError as ex:
+        raise SetupError(f"{url} is not a QAHub collector: {ex}") from ex
+    except AuthError as ex:
+        if ex.code is None:  # a 401 or 403 without the API's error shape: a proxy, another server
+            raise SetupError(_not_a_collector(url, ex)) from ex
+        given = "the token was rejected" if token_given else "no token was given"
+        needed = ",".join(needs)
+        raise SetupError(
+            f"QAHub at {url}: {given} ({ex}); pass a token with {needed} scopes in {hint}"
+        ) from ex
+    except ClientError as ex:  # a 404 or the like: nothing answers the API at this URL
+        raise SetupError(_not_a_collector(url, ex)) from ex
+    scopes = me.get("scopes") if isinstance(me, dict) else None
+    if not isinstance(scopes, list):
+        raise SetupError(f"{url} is not a QAHub collector: GET /api/v1/me did not name the token's scopes")
+    missing = [scope for scope in needs if scope not in scopes]
+    if missing:
+        has = ",".join(str(scope) for scope in scopes) or "none"
+        raise SetupError(
+            f"QAHub at {url}: the token's scopes are {has}; it needs {','.join(needs)} "
+            "(create one on the collector's host with: qahub token create --scopes read,write)"
+        )
+    return me
+
+
+def _not_a_collector(url: str, ex: ResponseError) -> str:
+    answer = f"HTTP {ex.status}" + (f" ({ex.code})" if ex.code else "")
+    return f"{url} is not a QAHub collector: GET {url}/api/v1/me answered {answer}; check the URL"
+
+
+def open_run(transport: Transport, job: Job, tags: dict[str, str]) -> tuple[dict[str, Any], bool]:
+    """Create the session's run, or check the one given; return it and whether it was created.
+
+    Raises:
+        SetupError: The run given does not exist or is COMPLETED, or the collector refused it.
+    """
+    url = transport.url
+    if job.run is None:
+        try:
+            return transport.create_run(job.run_name or "", tags), True
+        except ClientError as ex:
+            raise SetupError(f"QAHub at {url} refused to create run {job.run_name!r}: {ex}") from ex
+    try:
+        run = transport.ensure_run(job.run)
+        if run.get("status") == "COMPLETED":
+            raise SetupError(
+                f"QAHub run {job.run!r} at {url} is COMPLETED and takes no more results; "
+                "report to a new run (qahub run create, or --qahub-run-name)"
+            )
+        if tags:
+            run = transport.update_run(job.run, tags=dict(tags))
+    except NotFound as ex:
+        raise SetupError(f"QAHub run {job.run!r} does not exist at {url}") from ex
+    except ClientError as ex:
+        raise SetupError(f"QAHub at {url} refused run {job.run!r}: {ex}") from ex
+    return run, False
 
 
 def preflight(job: Job) -> tuple[dict[str, Any], Transport | None]:
-    """Open the transport, check the run and list the project's codes; return the answer."""
+    """Check everything delivery needs before a test runs; return the answer, and the
+    transport when delivery can start.
+
+    The answer is ``ready`` (with the run, and the project's codes), ``usage_error`` (a
+    setting that would make every delivery fail: the tests must not run) or ``offline``
+    (the collector cannot be reached: the tests run, their results wait in the journal).
+    """
     try:
         transport = make_transport(job.url, job.token, Path(job.root))
     except ClientError as ex:
         where = f"QAHub at {job.url}" if job.url else "QAHub embedded collector"
         return {"event": "usage_error", "message": f"{where}: {ex.message}"}, None
-    url, run = transport.url, job.run
+    url = transport.url
+    tags = {**ci.run_tags(os.environ, Path(job.root)), **job.tags} if job.run is None else dict(job.tags)
     try:
-        transport.get_run(run)
-    except NotFound:
+        check_access(transport, job.token is not None, ("read", "write"), TOKEN_HINT)
+        run, created = open_run(transport, job, tags)
+    except SetupError as ex:
         transport.close()
-        return {"event": "usage_error", "message": f"QAHub run {run!r} does not exist at {url}"}, None
-    except AuthError as ex:
-        transport.close()
-        given = "the token was rejected" if job.token else "no token was given"
-        message = (
-            f"QAHub at {url}: {given} ({ex}); pass a token with read,write scopes "
-            "in QAHUB_TOKEN or --qahub-token"
-        )
-        return {"event": "usage_error", "message": message}, None
+        return {"event": "usage_error", "message": str(ex)}, None
     except TRANSIENT_ERRORS as ex:
         transport.close()
-        return {"event": "offline", "url": url, "message": f"{url} cannot be reached: {ex}"}, None
-    except ResponseError as ex:
-        transport.close()
-        return {"event": "usage_error", "message": f"QAHub at {url} refused run {run!r}: {ex}"}, None
+        return {
+            "event": "offline",
+            "url": url,
+            "message": f"{url} cannot be reached: {ex}",
+            "tags": tags,
+        }, None
     except QAHubError as ex:  # a request that could not even be made
         transport.close()
         return {"event": "usage_error", "message": f"QAHub at {url}: {ex}"}, None
-    answer: dict[str, Any] = {"event": "ready", "url": url, "codes": None}
+    answer: dict[str, Any] = {
+        "event": "ready",
+        "url": url,
+        "run": run.get("id"),
+        "run_name": run.get("name"),
+        "created": created,
+        "codes": None,
+    }
     try:
         answer["codes"] = sorted(transport.case_codes())
     except (QAHubError, KeyError, TypeError) as ex:
@@ -110,14 +215,16 @@ class Control:
         self.has_journal.set()
 
 
-def deliver(job: Job, transport: Transport, known_codes: set[str] | None, control: Control) -> dict[str, Any]:
+def deliver(
+    job: Job, run_id: str, transport: Transport, known_codes: set[str] | None, control: Control
+) -> dict[str, Any]:
     """Send what the journal gains until the session ends, then flush; return the stats."""
     control.has_journal.wait()
     if control.journal is None:
         return {"event": "stats"}  # the session ended before it journaled anything
     follower = Follower(control.journal)
     journal = Journal.for_marks(control.journal)
-    sender = Sender(Delivery(transport, journal, job.run, known_codes), batch_size=job.batch_size)
+    sender = Sender(Delivery(transport, journal, run_id, known_codes), batch_size=job.batch_size)
     sender.start()
 
     def feed() -> None:
@@ -131,18 +238,57 @@ def deliver(job: Job, transport: Transport, known_codes: set[str] | None, contro
         while not control.ended.wait(POLL_S):
             feed()
         feed()
-    finally:  # the journal's lines read so far are still sent, and every file closed
-        sender.flush(job.flush_timeout)
-        with contextlib.suppress(OSError):
-            journal.close()
-        follower.close()
+    finally:  # the journal's lines read so far are still sent, and every file closed at the end
+
+        def slow() -> None:
+            answer({"event": "waiting", "message": _waiting_line(sender, transport)})
+
+        finished = sender.flush(job.flush_timeout, slow=slow, slow_after=SLOW_FLUSH_S)
     stats = sender.stats
-    return {
+    result: dict[str, Any] = {
         "event": "stats",
         **dataclasses.asdict(stats),
         "undelivered": sender.undelivered,
         "attachments_waiting": sender.attachments_waiting,
     }
+    if not finished:
+        # Still in a request or a retry's wait: say that, rather than the last error (if any).
+        doing = transport.activity() or "still sending"
+        result["last_error"] = f"--qahub-flush-timeout ({job.flush_timeout:g} s) ran out: {doing}"
+    try:
+        if job.complete:
+            result["completed"], result["not_completed"] = complete(transport, run_id, sender, finished)
+            if result["completed"]:
+                with contextlib.suppress(OSError):  # the run is COMPLETED; a replay would only repeat it
+                    journal.mark_completed()
+    finally:
+        with contextlib.suppress(OSError):
+            journal.close()
+        follower.close()
+    return result
+
+
+def _waiting_line(sender: Sender, transport: Transport) -> str:
+    """What the end of the session waits for, in one line."""
+    left = sender.undelivered
+    what = f"{left} result{'s' if left != 1 else ''}" if left else "attachments"
+    return f"QAHub: delivering the last {what} to {transport.url}: {transport.activity() or 'sending'}"
+
+
+def complete(transport: Transport, run_id: str, sender: Sender, finished: bool) -> tuple[bool, str | None]:
+    """Mark the run COMPLETED when nothing waits in the journal; else say why it is not."""
+    if not finished or sender.undelivered or sender.attachments_waiting:
+        waiting = [
+            f"{count} {what}"
+            for count, what in ((sender.undelivered, "results"), (sender.attachments_waiting, "attachments"))
+            if count
+        ]
+        return False, f"{' and '.join(waiting) or 'results'} wait in the journal; {REPLAY_COMPLETES}"
+    try:
+        transport.update_run(run_id, status="COMPLETED")
+    except QAHubError as ex:
+        return False, f"the collector refused ({ex}); mark it later with: qahub run complete {run_id}"
+    return True, None
 
 
 def skip_postgres_drivers(job: Job) -> None:
@@ -172,7 +318,8 @@ def main() -> None:
         return
     try:
         codes = reply.get("codes")
-        stats = deliver(job, transport, set(codes) if codes is not None else None, Control(sys.stdin))
+        known = set(codes) if codes is not None else None
+        stats = deliver(job, str(reply["run"]), transport, known, Control(sys.stdin))
     finally:
         transport.close()
     answer(stats)

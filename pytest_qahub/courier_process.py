@@ -18,6 +18,8 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -91,12 +93,20 @@ class CourierProcess:
         """Tell it where the session's journal is: it starts delivering."""
         self._tell({"journal": str(journal)})
 
-    def finish(self, timeout: float) -> dict[str, Any] | None:
-        """Tell it the session is over; return its stats, or None if it did not finish in time."""
+    def finish(self, timeout: float, waiting: Callable[[str], None] | None = None) -> dict[str, Any] | None:
+        """Tell it the session is over; return its stats, or None if it did not finish in time.
+
+        ``waiting(line)`` is called with what it waits for, if it says (a slow flush).
+        """
         self._tell({"end": True})
         with contextlib.suppress(OSError):
             self._process.stdin.close()  # type: ignore[union-attr]
+        deadline = time.monotonic() + timeout + EXIT_GRACE_S
         stats = self.answer(timeout + EXIT_GRACE_S)
+        while stats and stats.get("event") == "waiting":
+            if waiting is not None:
+                waiting(str(stats.get("message")))
+            stats = self.answer(max(0.0, deadline - time.monotonic()))
         if stats and stats.get("event") == "stats":
             self.stop(EXIT_GRACE_S)  # it is exiting
             return stats

@@ -14,39 +14,70 @@ from .transport import Attachment, PostOutcome
 _BY_STATUS: dict[int, type[ResponseError]] = {404: NotFound, 409: Conflict, 413: PayloadTooLarge}
 
 
+def _mapped(ex: Any) -> ResponseError:
+    """The plugin's error for a collector error, with the status the API would answer."""
+    status = ex.status
+    kind = ServerError if status >= 500 else _BY_STATUS.get(status, ClientError)
+    return kind(status, ex.code, ex.message)
+
+
 class EmbeddedTransport:
     """Calls the collector's own code in this process, on ``QAHUB_DATABASE_URL``.
 
     Args:
         root: Where ``.qahub/`` goes when ``QAHUB_DATABASE_URL`` is not set (the rootdir).
         database_url: Use this database instead (``qahub replay`` of an embedded journal).
+        project: The key of the project to work in (default: the default project).
     """
 
-    def __init__(self, root: Path, database_url: str | None = None) -> None:
+    def __init__(self, root: Path, database_url: str | None = None, project: str | None = None) -> None:
         from collector.config import SettingsError
         from collector.db import DatabaseURLError
         from collector.embedded import EmbeddedCollector, embedded_settings
+        from collector.errors import CollectorError
 
         try:
             settings = embedded_settings(root, database_url)
-            self._collector = EmbeddedCollector(settings)
+            self._collector = EmbeddedCollector(settings, project)
         except (SettingsError, DatabaseURLError) as ex:
             raise ClientError(400, "bad_request", str(ex)) from ex
+        except CollectorError as ex:  # no such project
+            raise _mapped(ex) from ex
         self.url = self._collector.location
+        self._busy: str | None = None
 
     def _call(self, method: str, *args: Any) -> Any:
         from collector.errors import CollectorError
 
+        self._busy = method
         try:
             return getattr(self._collector, method)(*args)
         except CollectorError as ex:
-            status = ex.status
-            kind = ServerError if status >= 500 else _BY_STATUS.get(status, ClientError)
-            raise kind(status, ex.code, ex.message) from ex
+            raise _mapped(ex) from ex
+        finally:
+            self._busy = None
 
     def get_run(self, run_id: str) -> dict[str, Any]:
+        """Return the run, or raise NotFound."""
+        return self._call("get_run", run_id)
+
+    def ensure_run(self, run_id: str) -> dict[str, Any]:
         """Return the run, creating it on first use."""
         return self._call("ensure_run", run_id)
+
+    def create_run(self, name: str, tags: dict[str, str | None]) -> dict[str, Any]:
+        return self._call("create_run", name, tags)
+
+    def list_runs(self, limit: int) -> list[dict[str, Any]]:
+        return self._call("list_runs", limit)
+
+    def update_run(
+        self, run_id: str, status: str | None = None, tags: dict[str, str | None] | None = None
+    ) -> dict[str, Any]:
+        return self._call("update_run", run_id, status, tags)
+
+    def list_results(self, run_id: str, status: str | None = None) -> list[dict[str, Any]]:
+        return self._call("list_results", run_id, status)
 
     def me(self) -> dict[str, Any]:
         return self._call("me")
@@ -57,12 +88,20 @@ class EmbeddedTransport:
     def create_case(self, code: str, title: str) -> dict[str, Any]:
         return self._call("create_case", code, title)
 
+    def import_cases(self, rows: list[tuple[str, str]]) -> int:
+        return self._call("import_cases", rows)
+
     def post_results(self, run_id: str, results: list[dict[str, Any]]) -> PostOutcome:
         status, accepted, errors = self._call("post_results", run_id, results)
         return PostOutcome(status, accepted, errors)
 
     def upload_attachment(self, result_id: str, files: list[Attachment]) -> list[dict[str, Any]]:
         return self._call("upload_attachment", result_id, [(f.name, f.content) for f in files])
+
+    def activity(self) -> str | None:
+        """What it is doing right now (a locked SQLite database makes a write wait)."""
+        busy = self._busy
+        return f"waiting for the database {self.url} ({busy.replace('_', ' ')})" if busy else None
 
     def close(self) -> None:
         self._collector.close()

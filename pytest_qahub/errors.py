@@ -58,5 +58,10 @@ class PayloadTooLarge(ClientError):
     """413: too many results in one request, or a body over the byte limit."""
 
 
+class SetupError(QAHubError):
+    """A setting makes delivery impossible: not a collector's URL, a token refused or without
+    the scopes needed, a run that does not exist or is COMPLETED. The message says which."""
+
+
 #: Errors after which the same request may succeed later.
 TRANSIENT_ERRORS: tuple[type[QAHubError], ...] = (ConnectionFailed, ServerError, ProtocolError)

@@ -46,3 +46,24 @@ def bearer_token(text: str) -> str:
     if not all("!" <= char <= "~" for char in token):
         raise ValueError("must be printable ASCII without spaces (the value is not shown)")
     return token
+
+
+#: The longest run name, and the longest value of each run tag, the collector accepts.
+RUN_NAME_LIMIT = 200
+RUN_TAG_LIMITS = {"environment": 200, "branch": 255, "commit": 100, "build_url": 2048}
+
+
+def run_label(text: str, limit: int) -> str:
+    """Return a run's name or tag value as the collector accepts it.
+
+    Raises:
+        ValueError: Empty, longer than ``limit`` characters, or holding control characters.
+    """
+    value = text.strip()
+    if not value:
+        raise ValueError("must not be empty")
+    if len(value) > limit:
+        raise ValueError(f"must be at most {limit} characters")
+    if not value.isprintable():
+        raise ValueError("must not contain control characters")
+    return value

@@ -1,9 +1,13 @@
 """The local journal: an append-only JSON-lines file per session.
 
-Line one is a header (url, run id). Then ``result`` records, each with a sequence
-number, and ``delivered`` / ``rejected`` records naming sequence numbers (``delivered``
-also maps each accepted code to its result id). ``attachment`` records name a file to
-upload to a code's result; ``attachment_done`` / ``attachment_refused`` settle them.
+Line one is a header (url, run id; when the session was to create its run but could not
+reach the collector, no id but the run's name and tags instead, for ``qahub replay`` to
+create it, which it records in a ``run`` record; whether to complete the run, which a
+``completed`` record says was done). Then
+``result`` records, each with a sequence number, and ``delivered`` / ``rejected`` records
+naming sequence numbers (``delivered`` also maps each accepted code to its result id).
+``attachment`` records name a file to upload to a code's result; ``attachment_done`` /
+``attachment_refused`` settle them.
 Loading a journal yields the results and attachments no later record settles. A
 truncated last line (a killed process) is ignored.
 
@@ -31,6 +35,9 @@ import orjson
 from . import private
 
 VERSION = 1
+#: What completes a run that was to be completed once everything is delivered, when results
+#: still wait in the journal (the header's ``complete``).
+REPLAY_COMPLETES = "qahub replay marks it COMPLETED once it has delivered them"
 
 
 def is_database_url(url: str) -> bool:
@@ -86,6 +93,10 @@ class JournalState:
     result_ids: dict[str, str] = field(default_factory=dict)
     #: codes whose results the collector rejected (their attachments have nowhere to go).
     rejected_codes: set[str] = field(default_factory=set)
+    #: The id of the run `qahub replay` created for a header without one.
+    created_run: str | None = None
+    #: The run was marked COMPLETED, as the header asked.
+    completed: bool = False
 
     @property
     def url(self) -> str | None:
@@ -93,7 +104,22 @@ class JournalState:
 
     @property
     def run_id(self) -> str | None:
-        return self.header.get("run")
+        return self.header.get("run") or self.created_run
+
+    @property
+    def run_name(self) -> str | None:
+        """The name of the run to create when the header has no run id."""
+        return self.header.get("run_name")
+
+    @property
+    def run_tags(self) -> dict[str, str]:
+        tags = self.header.get("tags")
+        return dict(tags) if isinstance(tags, dict) else {}
+
+    @property
+    def complete(self) -> bool:
+        """Whether the run is to be marked COMPLETED once everything is delivered."""
+        return bool(self.header.get("complete"))
 
 
 def _entry(record: dict[str, Any]) -> Entry:
@@ -102,33 +128,6 @@ def _entry(record: dict[str, Any]) -> Entry:
 
 def _attachment(record: dict[str, Any]) -> AttachmentEntry:
     return AttachmentEntry(record["seq"], record["code"], record["path"], record["name"], record["mime"])
-
-
-def _read_record(
-    record: dict[str, Any],
-    results: dict[int, Entry],
-    delivered: set[int],
-    ids: dict[str, str],
-    rejected: dict[int, str],
-    files: dict[int, AttachmentEntry],
-    done: set[int],
-    refused: dict[int, str],
-) -> None:
-    """Apply one journal record after the header to the state being read."""
-    kind = record.get("type")
-    if kind == "result":
-        results[record["seq"]] = _entry(record)
-    elif kind == "delivered":
-        delivered.update(record["seqs"])
-        ids.update(record.get("ids") or {})
-    elif kind == "rejected":
-        rejected.update({int(seq): message for seq, message in record["messages"].items()})
-    elif kind == "attachment":
-        files[record["seq"]] = _attachment(record)
-    elif kind == "attachment_done":
-        done.update(record["seqs"])
-    elif kind == "attachment_refused":
-        refused.update({int(seq): message for seq, message in record["messages"].items()})
 
 
 def load(path: Path) -> JournalState:
@@ -158,9 +157,28 @@ def load(path: Path) -> JournalState:
     done: set[int] = set()
     refused: dict[int, str] = {}
     ids: dict[str, str] = {}
+    created_run: str | None = None
+    completed = False
     for record in records[1:]:
         try:  # a record of a foreign shape (another version, a hand edit) is skipped and counted
-            _read_record(record, results, delivered, ids, rejected, files, done, refused)
+            kind = record.get("type")
+            if kind == "run" and isinstance(record.get("id"), str):
+                created_run = record["id"]
+            elif kind == "completed":
+                completed = True
+            elif kind == "result":
+                results[record["seq"]] = _entry(record)
+            elif kind == "delivered":
+                delivered.update(record["seqs"])
+                ids.update(record.get("ids") or {})
+            elif kind == "rejected":
+                rejected.update({int(seq): message for seq, message in record["messages"].items()})
+            elif kind == "attachment":
+                files[record["seq"]] = _attachment(record)
+            elif kind == "attachment_done":
+                done.update(record["seqs"])
+            elif kind == "attachment_refused":
+                refused.update({int(seq): message for seq, message in record["messages"].items()})
         except (KeyError, TypeError, ValueError, AttributeError):
             corrupt += 1
     settled = delivered | set(rejected)
@@ -182,6 +200,8 @@ def load(path: Path) -> JournalState:
         rejected_codes={
             str(results[seq].payload.get("test_case_code")) for seq in rejected if seq in results
         },
+        created_run=created_run,
+        completed=completed,
     )
 
 
@@ -229,23 +249,38 @@ class Journal:
         self._lock = threading.Lock()
 
     @classmethod
-    def create(cls, directory: Path, *, url: str | None, run_id: str) -> Journal:
-        """Start a new journal file in directory."""
+    def create(
+        cls,
+        directory: Path,
+        *,
+        url: str | None,
+        run_id: str | None,
+        run_name: str | None = None,
+        tags: dict[str, str] | None = None,
+        complete: bool = False,
+    ) -> Journal:
+        """Start a new journal file in directory.
+
+        Without ``run_id``, ``run_name`` and ``tags`` say what run ``qahub replay`` creates.
+        """
         private.make_dirs(directory)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
         path = directory / f"{stamp}-{os.getpid()}-{secrets.token_hex(3)}.jsonl"
         journal = cls(path, _open_for_append(path, create=True), 1)
+        header: dict[str, Any] = {
+            "type": "header",
+            "version": VERSION,
+            "url": url,
+            "run": run_id,
+            "created_at": _now(),
+            "pid": os.getpid(),
+        }
+        if run_id is None:
+            header.update(run_name=run_name or "", tags=tags or {})
+        if complete:
+            header["complete"] = True
         try:
-            journal._write(
-                {
-                    "type": "header",
-                    "version": VERSION,
-                    "url": url,
-                    "run": run_id,
-                    "created_at": _now(),
-                    "pid": os.getpid(),
-                }
-            )
+            journal._write(header)
             journal.sync()
         except OSError:
             journal.close_quietly()  # a full disk: no descriptor left behind
@@ -310,6 +345,15 @@ class Journal:
             {"type": "attachment", "seq": entry.seq, "code": code, "path": path, "name": name, "mime": mime}
         )
         return entry
+
+    def mark_run(self, run_id: str) -> None:
+        """Record the id of the run created for a journal whose header has none."""
+        self._write({"type": "run", "id": run_id, "at": _now()})
+        self.sync()
+
+    def mark_completed(self) -> None:
+        """Record that the run was marked COMPLETED."""
+        self._write({"type": "completed", "at": _now()})
 
     def mark_delivered(self, seqs: list[int], ids: dict[str, str] | None = None) -> None:
         """Record that the server accepted these results, and the result id of each code."""

@@ -14,6 +14,7 @@ MARKER_HELP = (
     "`code`, optionally with a bug ticket key, bug URL and a comment"
 )
 CODE_LIMIT = 200
+TITLE_LIMIT = 4000
 _MARKER_KEYWORDS = frozenset({"code", "bug", "bug_url", "comment"})
 
 
@@ -28,16 +29,39 @@ class CaseMapping(NamedTuple):
     create_title: str | None = None
 
 
-def base_nodeid(nodeid: str, name: str) -> str:
+def base_nodeid(nodeid: str, name: str | None = None) -> str:
     """Return an item's node id without its parametrization (``test_a[1-2]`` -> ``test_a``).
 
-    Only the trailing ``[...]`` of the item's own name counts: a folder or a file may have
-    brackets in its name (``cases[v2]/test_a.py::test_one`` stays whole).
+    Only the trailing ``[...]`` of the item's own name (by default the node id's last part)
+    counts: a folder or a file may have brackets in its name (``cases[v2]/test_a.py::test_one``
+    stays whole).
     """
+    if name is None:
+        name = nodeid.rpartition("::")[2] if "::" in nodeid else ""
     bracket = name.find("[")
     if bracket < 0 or not name.endswith("]") or not nodeid.endswith(name):
         return nodeid
     return nodeid[: len(nodeid) - len(name) + bracket]
+
+
+def name_title(nodeid: str) -> str:
+    """A test's name from its node id: ``t/test_cart.py::TestCart::test_add[1]`` -> ``TestCart.test_add``."""
+    return base_nodeid(nodeid).partition("::")[2].replace("::", ".") or nodeid
+
+
+def doc_title(item: pytest.Item | pytest.Collector) -> str | None:
+    """The first line of the test's (or class's, module's) docstring, or None."""
+    doc = getattr(getattr(item, "obj", None), "__doc__", None)
+    if isinstance(doc, str):
+        for line in doc.splitlines():
+            if line.strip():
+                return line.strip()[:TITLE_LIMIT]
+    return None
+
+
+def case_title(item: pytest.Item) -> str:
+    """The title of a case created for an item: its docstring's first line, else its name."""
+    return doc_title(item) or name_title(item.nodeid)
 
 
 def param_id(item: pytest.Item) -> str | None:
@@ -99,15 +123,13 @@ def _from_marker(item: pytest.Item, create_missing: bool, notices: Notices | Non
 
 
 def _title(item: pytest.Item, holder: pytest.Item | pytest.Collector) -> str:
-    """The title of a case created for a marker: the test's node id, or the marked class or module's.
+    """The title of a case created for a marker: the test's (`case_title`), or the marked class's or module's.
 
-    A class or module is titled by the first line of its docstring, else by its node id.
+    A class or module is titled by the first line of its docstring, else by its name.
     """
     if holder is item:
-        return base_nodeid(item.nodeid, item.name)
-    doc = getattr(getattr(holder, "obj", None), "__doc__", None)
-    lines = [line.strip() for line in doc.splitlines() if line.strip()] if isinstance(doc, str) else []
-    return lines[0] if lines else holder.nodeid
+        return case_title(item)
+    return doc_title(holder) or name_title(holder.nodeid)
 
 
 def _optional(value: object) -> str | None:
@@ -120,17 +142,15 @@ def map_item(
     """Return the case an item reports to, or None when it is unmapped and skipped.
 
     The marker wins; then the first ``pytest_qahub_test_case`` answer; then, with
-    ``unmapped == "create"``, a case named after the node id (parameters stripped).
-    With ``create_missing`` (the embedded collector) a marker's or hook's code that does
-    not exist yet is created too, titled after the node id (a class or module marker: after
-    the class or module). A bad marker, or a hook that raises, is told to ``notices`` and
-    leaves the item unmapped.
+    ``unmapped == "create"``, a case whose code is the node id (parameters stripped).
+    With ``create_missing`` (the embedded collector, or ``unmapped == "create"``) a marker's
+    or hook's code that does not exist yet is created too, titled with `case_title` (a class
+    or module marker: after the class or module). A bad marker, or a hook that raises, is
+    told to ``notices`` and leaves the item unmapped.
     """
     mapping = _from_marker(item, create_missing, notices)
     if mapping is not None:
         return mapping
-    name = base_nodeid(item.nodeid, item.name)
-    title = name if create_missing else None
     try:
         code = item.config.hook.pytest_qahub_test_case(item=item)
     except Exception as ex:  # a conftest's hook may raise anything; pytest must not see it
@@ -142,8 +162,8 @@ def map_item(
                 "the tests it raises for are treated as unmapped",
             )
     if isinstance(code, str) and code.strip():
-        return CaseMapping(code=code.strip(), create_title=title)
+        return CaseMapping(code=code.strip(), create_title=case_title(item) if create_missing else None)
     if unmapped == "create":
         # Long node ids keep their end: the test's own name is the useful part.
-        return CaseMapping(code=name[-CODE_LIMIT:], create_title=name)
+        return CaseMapping(code=base_nodeid(item.nodeid)[-CODE_LIMIT:], create_title=case_title(item))
     return None

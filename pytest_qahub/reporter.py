@@ -19,7 +19,7 @@ import pytest
 from .attach import ATTACHMENTS_ATTR, ERRORS_ATTR, SESSION_INPUT
 from .capture import ITEM_ATTR, RESULT_ATTR, Capture, take_payload
 from .courier_process import READY_TIMEOUT_S, CourierProcess
-from .journal import Journal, default_directory, load
+from .journal import REPLAY_COMPLETES, Journal, default_directory, load
 from .settings import Settings
 from .status import PASSED, aggregate, api_result
 from .summary import Summary, write_summary
@@ -47,7 +47,19 @@ class Reporter:
         self.courier: CourierProcess | None = None
         self.journal: Journal | None = None
         self.known_codes: set[str] | None = None
-        self.summary = Summary(run_id=settings.run, url=settings.url or "")
+        #: The run's id: given, or created by the delivery process (None until it is).
+        self.run_id = settings.run
+        self.summary = Summary(
+            run_id=settings.run,
+            url=settings.url or "",
+            run_name=settings.run_name,
+            run_id_file=settings.run_id_file,
+        )
+        if settings.token_on_command_line:
+            self.summary.notes.append(
+                "the token was given with --qahub-token, which every user of this machine can read "
+                "(in the process list); put it in QAHUB_TOKEN instead"
+            )
         self._ready = False
         self._groups: dict[str, list[dict[str, Any]]] = {}
         self._files: dict[str, list[dict[str, str]]] = {}  # code -> attachment records
@@ -63,7 +75,8 @@ class Reporter:
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
         """Say where results go."""
         where = f"at {self.settings.url}" if self.settings.url else "in the embedded collector"
-        return [f"qahub: run {self.settings.run} {where}"]
+        run = f"run {self.run_id}" if self.run_id else f"a new run {self.settings.run_name!r}"
+        return [f"qahub: {run} {where}"]
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
@@ -79,6 +92,9 @@ class Reporter:
             "root": str(self.config.rootpath),
             "batch_size": self.settings.batch_size,
             "flush_timeout": self.settings.flush_timeout,
+            "run_name": self.settings.run_name,
+            "tags": self.settings.run_tags,
+            "complete": self.settings.completes,
         }
         try:
             self.courier = CourierProcess(job)
@@ -107,23 +123,62 @@ class Reporter:
         if event == "usage_error":
             self._stop_courier()
             raise pytest.UsageError(str(answer.get("message")))
+        tags = self.settings.run_tags
         if event == "ready":
             self.summary.url = str(answer.get("url") or self.summary.url)
+            self._take_run(answer)
             codes = answer.get("codes")
             self.known_codes = set(codes) if isinstance(codes, list) else None
             if answer.get("warning"):
                 self._warn(str(answer["warning"]))
         else:
             self._go_offline(answer)
+            tags = answer.get("tags") if isinstance(answer.get("tags"), dict) else tags
+        self._write_run_id()
         directory = default_directory(self.config.rootpath)
         try:
-            self.journal = Journal.create(directory, url=self.summary.url or None, run_id=self.settings.run)
+            self.journal = Journal.create(
+                directory,
+                url=self.summary.url or None,
+                run_id=self.run_id,
+                run_name=self.settings.run_name,
+                tags=tags,
+                complete=self.settings.completes,
+            )
         except OSError as ex:
             self._stop_courier()
             raise pytest.UsageError(f"Cannot write the QAHub journal in {directory}: {ex}") from ex
         self.summary.journal = self.journal.path
         if self.courier is not None:
             self.courier.follow(self.journal.path)
+
+    def _take_run(self, answer: dict[str, Any]) -> None:
+        """The delivery process checked the run, or created it: take its id and name."""
+        if isinstance(answer.get("run"), str):
+            self.run_id = self.summary.run_id = answer["run"]
+        self.summary.run_created = bool(answer.get("created"))
+        if answer.get("run_name"):
+            self.summary.run_name = str(answer["run_name"])
+
+    def _write_run_id(self) -> None:
+        """Write the run's id where ``--qahub-run-id-file`` says (no run: remove a stale id).
+
+        Raises:
+            pytest.UsageError: The file cannot be written.
+        """
+        path = self.settings.run_id_file
+        if path is None:
+            return
+        try:
+            if self.run_id:
+                path.write_text(f"{self.run_id}\n", encoding="utf-8")
+            else:
+                path.unlink(missing_ok=True)
+        except OSError as ex:
+            self._stop_courier()
+            raise pytest.UsageError(
+                f"Cannot write the QAHub run id to {path} (--qahub-run-id-file): {ex}"
+            ) from ex
 
     def _go_offline(self, answer: dict[str, Any]) -> None:
         """No delivery this session: the collector cannot be reached, or the process failed."""
@@ -202,10 +257,13 @@ class Reporter:
         self._started.pop(nodeid, None)
         self._add(result, records)
 
-    def take_passed(self, code: str, create_title: str | None, executed_at: str, duration_ms: int) -> None:
+    def take_passed(self, code: str, nodeid: str, executed_at: str, duration_ms: int) -> None:
         """An item that passed ended, the only one reporting to its case: journal it as it is."""
         payload = api_result(code, PASSED, duration_ms, self.settings.framework, executed_at)
-        self._journal_payload(code, payload, create_title, [])
+        known = self.known_codes
+        # Most codes exist: a case title is worked out only for one that may be created.
+        title = None if known is not None and code in known else self.capture.create_title(nodeid)
+        self._journal_payload(code, payload, title, [])
 
     def _evidence(self, files: Sequence[dict[str, str]], errors: Sequence[str]) -> list[dict[str, str]]:
         """Count an item's capture errors; return its attachment records."""
@@ -296,11 +354,12 @@ class Reporter:
         self._close_journal()  # before the summary, which says if it could not be
         if self.settings.strict and self.summary.has_problems and session.exitstatus == 0:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
+            self.summary.strict_failed = True
 
     def _settle(self) -> None:
         """Let the delivery process send the rest, within the flush time-out; take its totals."""
         if self.courier is not None:
-            stats = self.courier.finish(self.settings.flush_timeout)
+            stats = self.courier.finish(self.settings.flush_timeout, self._say)
             if stats is not None:
                 self._take_stats(stats)
             else:
@@ -308,6 +367,16 @@ class Reporter:
             self.courier = None
         else:
             self.summary.waiting = self._journaled
+        if self.settings.completes and self.summary.completed is None:  # no word from the delivery process
+            self.summary.completed = False
+            why = "the collector could not be reached" if self.summary.offline_reason else "delivery failed"
+            self.summary.not_completed = f"{why}; {REPLAY_COMPLETES}"
+
+    def _say(self, line: str) -> None:
+        """Say what the end of the session waits for."""
+        terminal = self.config.pluginmanager.get_plugin("terminalreporter")
+        if terminal is not None:
+            terminal.write_line(line)
 
     def _take_stats(self, stats: dict[str, Any]) -> None:
         summary = self.summary
@@ -321,6 +390,9 @@ class Reporter:
             (str(code), str(name), str(reason)) for code, name, reason in stats.get("attachments_refused", [])
         ]
         summary.attachments_waiting = int(stats.get("attachments_waiting", 0))
+        if "completed" in stats:
+            summary.completed = bool(stats["completed"])
+            summary.not_completed = stats.get("not_completed")
 
     def _count_from_journal(self, why: str) -> None:
         """The delivery process is gone without its totals: the journal says what happened."""

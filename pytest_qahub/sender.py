@@ -14,6 +14,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 
 from .delivery import Delivery, DeliveryStats, send_all
 from .errors import TRANSIENT_ERRORS
@@ -81,14 +82,20 @@ class Sender:
         self._files_submitted += 1
         self._files_inbox.append(entry)
 
-    def flush(self, timeout: float) -> bool:
+    def flush(self, timeout: float, slow: Callable[[], None] | None = None, slow_after: float = 1.0) -> bool:
         """Send what is left, waiting at most timeout seconds; True if the thread finished.
 
-        After the timeout the thread is told to stop after its current request; what it
-        has not delivered stays in the journal.
+        If it takes longer than ``slow_after`` seconds, ``slow()`` is called once (to say what
+        it waits for). After the timeout the thread is told to stop after its current request;
+        what it has not delivered stays in the journal.
         """
         self._flushing.set()
         self._wake.set()
+        if slow is not None and timeout > slow_after:
+            self._thread.join(slow_after)
+            if self._thread.is_alive():
+                slow()
+            timeout -= slow_after
         self._thread.join(timeout)
         if self._thread.is_alive():
             self._stopping.set()

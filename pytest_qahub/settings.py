@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 
-from .inputs import bearer_token, collector_url
+from .inputs import RUN_NAME_LIMIT, RUN_TAG_LIMITS, bearer_token, collector_url, run_label
 from .journal import DEFAULT_KEEP, KeepJournals
 
 T = TypeVar("T")
@@ -24,7 +25,7 @@ _FALSE = ("0", "false", "no", "off", "")
 class Settings:
     """The plugin's resolved, validated settings."""
 
-    run: str
+    run: str | None  # None: the session creates a run named `run_name`
     url: str | None
     token: str | None
     batch_size: int = 100
@@ -34,11 +35,31 @@ class Settings:
     flush_timeout: float = 10.0
     screenshots: str = "failed"
     keep_journals: KeepJournals = DEFAULT_KEEP
+    run_name: str | None = None
+    #: environment, branch, commit, build_url as the user gave them (not detected ones).
+    run_tags: dict[str, str] = field(default_factory=dict)
+    #: Mark the run COMPLETED at the end; None: only an embedded run the session created.
+    complete: bool | None = None
+    run_id_file: Path | None = None
+    #: The token came from ``--qahub-token``, where every user of the machine can read it.
+    token_on_command_line: bool = False
 
     @property
     def embedded(self) -> bool:
         """True when no URL is set: results go to the embedded collector."""
         return self.url is None
+
+    @property
+    def completes(self) -> bool:
+        """Whether the run is marked COMPLETED once everything is delivered."""
+        if self.complete is not None:
+            return self.complete
+        return self.embedded and self.run is None
+
+    @property
+    def creates_cases(self) -> bool:
+        """Whether missing test cases are created (for marker and hook codes too)."""
+        return self.embedded or self.unmapped == "create"
 
 
 @dataclass(frozen=True)
@@ -54,6 +75,7 @@ class _Spec:
 
 SPECS: dict[str, _Spec] = {
     "run": _Spec("--qahub-run", "qahub_run", "QAHUB_RUN", "qahub_run"),
+    "run_name": _Spec("--qahub-run-name", "qahub_run_name", "QAHUB_RUN_NAME", "qahub_run_name"),
     "url": _Spec("--qahub-url", "qahub_url", "QAHUB_URL", "qahub_url"),
     # Secrets stay out of files: no ini for the token.
     "token": _Spec("--qahub-token", "qahub_token", "QAHUB_TOKEN", None, secret=True),
@@ -69,6 +91,16 @@ SPECS: dict[str, _Spec] = {
     ),
     "keep_journals": _Spec(
         "--qahub-keep-journals", "qahub_keep_journals", "QAHUB_KEEP_JOURNALS", "qahub_keep_journals"
+    ),
+    "environment": _Spec(
+        "--qahub-environment", "qahub_environment", "QAHUB_ENVIRONMENT", "qahub_environment"
+    ),
+    "branch": _Spec("--qahub-branch", "qahub_branch", "QAHUB_BRANCH", "qahub_branch"),
+    "commit": _Spec("--qahub-commit", "qahub_commit", "QAHUB_COMMIT", "qahub_commit"),
+    "build_url": _Spec("--qahub-build-url", "qahub_build_url", "QAHUB_BUILD_URL", "qahub_build_url"),
+    "complete": _Spec("--qahub-complete", "qahub_complete", "QAHUB_COMPLETE", "qahub_complete"),
+    "run_id_file": _Spec(
+        "--qahub-run-id-file", "qahub_run_id_file", "QAHUB_RUN_ID_FILE", "qahub_run_id_file"
     ),
 }
 
@@ -163,6 +195,13 @@ def _boolean(value: Any) -> bool:
     raise ValueError("must be true or false")
 
 
+def _limited(limit: int) -> Callable[[Any], str]:
+    def convert(value: Any) -> str:
+        return run_label(str(value), limit)
+
+    return convert
+
+
 def _choice(choices: tuple[str, ...]) -> Callable[[Any], str]:
     def convert(value: Any) -> str:
         text = str(value).strip().lower()
@@ -181,9 +220,20 @@ def resolve_settings(config: pytest.Config, environ: Mapping[str, str] | None = 
     """
     env = os.environ if environ is None else environ
     run = _resolve(config, "run", _text, None, env)
-    if run is None:
+    run_name = _resolve(config, "run_name", _limited(RUN_NAME_LIMIT), None, env)
+    if run is None and run_name is None:
         return None
+    if run is not None and run_name is not None:
+        where = {name: (_lookup(config, SPECS[name], env) or (None, "?"))[1] for name in ("run", "run_name")}
+        raise pytest.UsageError(
+            f"Both --qahub-run (from {where['run']}) and --qahub-run-name (from {where['run_name']}) "
+            "are set: give --qahub-run to report to an existing run, or --qahub-run-name to create one"
+        )
     url = _resolve(config, "url", _url, None, env)
+    tags = {
+        name: _resolve(config, name, _limited(limit), None, env) for name, limit in RUN_TAG_LIMITS.items()
+    }
+    run_id_file = _resolve(config, "run_id_file", _text, None, env)
     return Settings(
         run=run,
         url=url,
@@ -198,6 +248,11 @@ def resolve_settings(config: pytest.Config, environ: Mapping[str, str] | None = 
         flush_timeout=_resolve(config, "flush_timeout", _seconds, 10.0, env),
         screenshots=_resolve(config, "screenshots", _choice(SCREENSHOT_CHOICES), "failed", env),
         keep_journals=_resolve(config, "keep_journals", KeepJournals.parse, DEFAULT_KEEP, env),
+        run_name=run_name,
+        run_tags={name: value for name, value in tags.items() if value is not None},
+        complete=_resolve(config, "complete", _boolean, None, env),
+        run_id_file=config.invocation_params.dir / run_id_file if run_id_file else None,
+        token_on_command_line=config.getoption("qahub_token", default=None) is not None,
     )
 
 
@@ -211,6 +266,12 @@ def add_options(parser: pytest.Parser) -> None:
         help="QAHub run to report to; the plugin is off without it [QAHUB_RUN]",
     )
     group.addoption(
+        "--qahub-run-name",
+        dest="qahub_run_name",
+        metavar="NAME",
+        help="create a new run with this name at session start, instead of --qahub-run [QAHUB_RUN_NAME]",
+    )
+    group.addoption(
         "--qahub-url",
         dest="qahub_url",
         metavar="URL",
@@ -220,7 +281,8 @@ def add_options(parser: pytest.Parser) -> None:
         "--qahub-token",
         dest="qahub_token",
         metavar="TOKEN",
-        help="API token with read,write scopes [QAHUB_TOKEN; never from ini]",
+        help="API token with read,write scopes; prefer QAHUB_TOKEN: other users of the machine "
+        "can read a command line [QAHUB_TOKEN; never from ini]",
     )
     group.addoption(
         "--qahub-batch-size",
@@ -264,6 +326,37 @@ def add_options(parser: pytest.Parser) -> None:
         dest="qahub_keep_journals",
         metavar="N|Nd",
         help=f"delivered journals to keep: the last N sessions', or Nd days' (default {DEFAULT_KEEP})",
+    )
+    for name in RUN_TAG_LIMITS:
+        option = f"--qahub-{name.replace('_', '-')}"
+        group.addoption(
+            option,
+            dest=f"qahub_{name}",
+            metavar=name.upper(),
+            help=f"the {name.replace('_', ' ')} of a run the session creates or reports to "
+            + ("" if name == "environment" else "(default: from the CI's variables, else git) ")
+            + f"[QAHUB_{name.upper()}]",
+        )
+    group.addoption(
+        "--qahub-complete",
+        dest="qahub_complete",
+        action="store_true",
+        default=None,
+        help="mark the run COMPLETED once every result is delivered "
+        "(default: only an embedded run created by --qahub-run-name) [QAHUB_COMPLETE]",
+    )
+    group.addoption(
+        "--qahub-no-complete",
+        dest="qahub_complete",
+        action="store_false",
+        default=None,
+        help="leave the run open at the end, even an embedded one created by --qahub-run-name",
+    )
+    group.addoption(
+        "--qahub-run-id-file",
+        dest="qahub_run_id_file",
+        metavar="PATH",
+        help="write the run's id to this file once it is known (for a later CI step) [QAHUB_RUN_ID_FILE]",
     )
     for spec in SPECS.values():
         if spec.ini is not None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from .journal import is_database_url
+from .warning import name_codes
 
 SHOWN_REJECTIONS = 5
 
@@ -17,7 +18,7 @@ SHOWN_REJECTIONS = 5
 class Summary:
     """What the session delivered, for the terminal and for strict mode."""
 
-    run_id: str
+    run_id: str | None  # None: the run was to be created, and the collector could not be reached
     url: str
     journal: Path | None = None
     sent: int = 0
@@ -35,6 +36,15 @@ class Summary:
     attachments_waiting: int = 0
     #: Screenshots that could not be taken and files that could not be kept, one line each.
     capture_errors: list[str] = field(default_factory=list)
+    run_name: str | None = None
+    #: The session created the run (``--qahub-run-name``).
+    run_created: bool = False
+    run_id_file: Path | None = None
+    #: Marking the run COMPLETED: True done, False not done (`not_completed` says why), None not asked.
+    completed: bool | None = None
+    not_completed: str | None = None
+    #: ``--qahub-strict`` turned a passing session into a failed one.
+    strict_failed: bool = False
 
     @property
     def has_problems(self) -> bool:
@@ -48,18 +58,26 @@ class Summary:
         return f"qahub replay {_relative(self.journal)}"
 
     def where(self) -> list[str]:
-        """Say where the run's results can be seen."""
+        """Say which run the results went to, and where it can be seen."""
+        if not self.run_id:
+            return [f"run {self.run_name!r} not created: the collector was not reached"]
+        run = f"new run {self.run_id} {self.run_name!r}" if self.run_created else f"run {self.run_id}"
+        lines = []
         if not self.url:  # embedded, and the delivery process never said where its database is
-            return [f"run {self.run_id} (embedded collector)"]
-        if not is_database_url(self.url):
-            return [f"run {self.run_id} at {self.url}/api/v1/runs/{self.run_id}/results"]
-        database = self.url.split("://", 1)[1].removeprefix("/")
-        if self.url.startswith("sqlite"):
-            database = _relative(Path(database))
-        return [
-            f"run {self.run_id} in {database} (embedded collector)",
-            f"  see it: qahub results {self.run_id}   or: qahub serve, then open http://127.0.0.1:8080/",
-        ]
+            lines.append(f"{run} (embedded collector)")
+        elif not is_database_url(self.url):
+            lines.append(f"{run} at {self.url}/runs/{self.run_id}")
+        else:
+            database = self.url.split("://", 1)[1].removeprefix("/")
+            if self.url.startswith("sqlite"):
+                database = _relative(Path(database))
+            lines.append(f"{run} in {database} (embedded collector)")
+            lines.append(
+                f"  see it: qahub results {self.run_id}   or: qahub serve, then open http://127.0.0.1:8080/"
+            )
+        if self.run_id_file is not None:
+            lines.append(f"  its id is in {_relative(self.run_id_file)}")
+        return lines
 
     def lines(self) -> list[str]:
         """Render the block's lines."""
@@ -76,7 +94,7 @@ class Summary:
         if len(self.rejected) > SHOWN_REJECTIONS:
             lines.append(f"  ... and {len(self.rejected) - SHOWN_REJECTIONS} more rejections")
         if self.unknown_codes:
-            lines.append(f"  unknown test case codes (not sent): {', '.join(self.unknown_codes)}")
+            lines.append(f"  unknown test case codes (not sent): {name_codes(self.unknown_codes)}")
         lines.extend(self._attachment_lines())
         if self.waiting or self.attachments_waiting:
             why = self.offline_reason or self.last_error
@@ -87,7 +105,15 @@ class Summary:
                 waiting += " and " if waiting else ""
                 waiting += f"{self.attachments_waiting} attachments"
             lines.append(f"  {waiting} wait in {self.journal}")
-            lines.append(f"  send them later with: {self.replay_command()}")
+            creates = "" if self.run_id else " (it creates the run)"
+            lines.append(f"  send them later with: {self.replay_command()}{creates}")
+        if self.completed:
+            lines.append(f"run {self.run_id} marked COMPLETED")
+        elif self.completed is False:
+            run = self.run_id or repr(self.run_name)
+            lines.append(f"run {run} not marked COMPLETED: {self.not_completed}")
+        if self.strict_failed:
+            lines.append("--qahub-strict: results were rejected or not delivered, so the session fails")
         return lines
 
     def _attachment_lines(self) -> list[str]:

@@ -2,7 +2,8 @@
 
 `HttpTransport` (client.py) implements it over HTTP, `EmbeddedTransport` (embedded.py)
 with the collector's own code on a local database. Only the delivery process
-(courier.py) and ``qahub replay`` open one: the test process never does.
+(courier.py) and the ``qahub`` data commands (commands.py) open one: the test process
+never does.
 """
 
 from __future__ import annotations
@@ -40,6 +41,29 @@ class Transport(Protocol):
         """Return the run, or raise NotFound."""
         ...
 
+    def ensure_run(self, run_id: str) -> dict[str, Any]:
+        """Return the run results are sent to: a server's must exist (NotFound), the embedded
+        collector creates it on first use."""
+        ...
+
+    def create_run(self, name: str, tags: dict[str, str | None]) -> dict[str, Any]:
+        """Create a run with a new id, tagged with any of environment, branch, commit, build_url."""
+        ...
+
+    def list_runs(self, limit: int) -> list[dict[str, Any]]:
+        """Return the newest runs, newest first."""
+        ...
+
+    def update_run(
+        self, run_id: str, status: str | None = None, tags: dict[str, str | None] | None = None
+    ) -> dict[str, Any]:
+        """Change a run's status (COMPLETED: it takes no more results) and/or its tags."""
+        ...
+
+    def list_results(self, run_id: str, status: str | None = None) -> list[dict[str, Any]]:
+        """Return every result of a run (only those of one status, if given)."""
+        ...
+
     def me(self) -> dict[str, Any]:
         """Return the token's project and scopes."""
         ...
@@ -52,6 +76,10 @@ class Transport(Protocol):
         """Create a test case; raise Conflict if the code exists."""
         ...
 
+    def import_cases(self, rows: list[tuple[str, str]]) -> int:
+        """Create the ``(code, title)`` cases whose codes are new; return how many were new."""
+        ...
+
     def post_results(self, run_id: str, results: list[dict[str, Any]]) -> PostOutcome:
         """Bulk-upsert results into a run."""
         ...
@@ -60,23 +88,30 @@ class Transport(Protocol):
         """Attach files to a result."""
         ...
 
+    def activity(self) -> str | None:
+        """What it is waiting for right now (a slow answer, a retry), for a progress line."""
+        ...
+
     def close(self) -> None:
         """Release connections."""
         ...
 
 
-def make_transport(url: str | None, token: str | None, root: Path) -> Transport:
-    """Build the transport a session asks for: HTTP with a URL, else the embedded collector.
+def make_transport(url: str | None, token: str | None, root: Path, project: str | None = None) -> Transport:
+    """Build the transport asked for: HTTP with a URL, else the embedded collector on ``root``.
+
+    ``project`` is the embedded collector's project key (default: the default project); over
+    HTTP the token decides the project.
 
     Raises:
-        ClientError: The embedded collector cannot open its database, or the CA bundle
-            the environment names for an HTTPS URL does not exist.
+        ClientError: The embedded collector cannot open its database or has no such project,
+            or the CA bundle the environment names for an HTTPS URL does not exist.
     """
     if url:
         return transport_for_url(url, token)
     from .embedded import EmbeddedTransport
 
-    return EmbeddedTransport(root)
+    return EmbeddedTransport(root, project=project)
 
 
 def transport_for_url(url: str, token: str | None) -> Transport:

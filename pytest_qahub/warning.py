@@ -29,11 +29,21 @@ class QAHubWarning(pytest.PytestWarning):
         return list(self.args[1]) if len(self.args) > 1 else []
 
 
+#: The most codes a message names; the rest are counted.
+SHOWN_CODES = 10
+
+
+def name_codes(codes: Sequence[str], shown: int = SHOWN_CODES) -> str:
+    """Name the first codes and count the rest: ``A, B, C and 4,990 more``."""
+    named = ", ".join(codes[:shown])
+    return f"{named} and {len(codes) - shown:,} more" if len(codes) > shown else named
+
+
 def unknown_codes_message(codes: Sequence[str]) -> str:
     """The warning naming test case codes the project lacks."""
     return (
-        f"QAHub: {len(codes)} test case code(s) do not exist in the project; their "
-        f"results will not be sent: {', '.join(codes)}"
+        f"QAHub: {len(codes):,} test case code(s) do not exist in the project; their "
+        f"results will not be sent: {name_codes(codes)}"
     )
 
 

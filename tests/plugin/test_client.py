@@ -24,6 +24,7 @@ from pytest_qahub.errors import (
     ServerError,
 )
 from tests.support.faults import closed_port_url
+from tests.support.waiting import wait_until
 
 
 class ScriptedServer:
@@ -249,3 +250,16 @@ def test_an_id_with_a_slash_names_nothing_and_is_not_sent(server: ScriptedServer
     with pytest.raises(NotFound):
         HttpTransport(server.url, "t").get_run(run_id)
     assert server.seen == []
+
+
+def test_while_it_waits_to_retry_it_says_why_and_for_how_long(server: ScriptedServer) -> None:
+    server.add(429, error(429, "too_many_requests", "slow down"), **{"Retry-After": "1"})
+    server.add(200, {"data": {"id": "R"}})
+    transport = HttpTransport(server.url, "qh_t")
+    seen: list[str] = []
+    request = threading.Thread(target=lambda: seen.append(transport.get_run("R")["id"]))
+    request.start()
+    wait_until(lambda: transport.activity() == "the collector answered 429, retrying in 1 s", what="activity")
+    request.join(10)
+    assert seen == ["R"]
+    assert transport.activity() is None

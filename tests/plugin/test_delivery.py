@@ -184,13 +184,26 @@ def test_replay_to_a_url_that_cannot_be_used_says_why_and_keeps_the_results(tmp_
     assert len(load(journal.path).pending) == 1
 
 
-def test_a_completed_run_refuses_results_without_breaking_the_session(qahub_run: QAHubRun) -> None:
+def test_a_run_completed_during_the_session_refuses_results_without_breaking_it(qahub_run: QAHubRun) -> None:
     make_cases(qahub_run.server, "DONE-1")
-    response = qahub_run.server.session.patch(
-        f"{qahub_run.server.api}/runs/{qahub_run.run_id}", json={"status": "COMPLETED"}, timeout=10
+    # Someone completes the run while the tests run (the check before them found it open).
+    qahub_run.pytester.makepyfile(
+        f"""
+        import os
+
+        import pytest
+        import requests
+
+        @pytest.mark.qahub("DONE-1")
+        def test_a():
+            requests.patch(
+                os.environ["QAHUB_URL"] + "/api/v1/runs/{qahub_run.run_id}",
+                json={{"status": "COMPLETED"}},
+                headers={{"Authorization": "Bearer " + os.environ["QAHUB_TOKEN"]}},
+                timeout=10,
+            ).raise_for_status()
+        """
     )
-    response.raise_for_status()
-    qahub_run.pytester.makepyfile("import pytest\n\n@pytest.mark.qahub('DONE-1')\ndef test_a(): pass\n")
     result = qahub_run.pytest()
     assert result.ret == pytest.ExitCode.OK
     result.stdout.no_fnmatch_line("*INTERNALERROR*")

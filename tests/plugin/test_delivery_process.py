@@ -118,12 +118,12 @@ def test_a_delivery_process_that_dies_at_start_leaves_every_result_in_the_journa
     assert qahub_run.statuses() == {"KILL-1": "PASSED", "KILL-2": "FAILED", "KILL-3": "PASSED"}
 
 
-def test_a_run_check_request_that_cannot_be_made_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_check_request_that_cannot_be_made_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
     class Unusable:
         url = "http://h"
 
-        def get_run(self, run_id: str) -> dict[str, str]:
-            raise QAHubError(f"GET http://h/api/v1/runs/{run_id}: the request could not be made")
+        def me(self) -> dict[str, str]:
+            raise QAHubError("GET http://h/api/v1/me: the request could not be made")
 
         def close(self) -> None:
             self.closed = True
@@ -134,7 +134,7 @@ def test_a_run_check_request_that_cannot_be_made_is_a_usage_error(monkeypatch: p
     answer, transport = courier.preflight(job)
     assert answer == {
         "event": "usage_error",
-        "message": "QAHub at http://h: GET http://h/api/v1/runs/r: the request could not be made",
+        "message": "QAHub at http://h: GET http://h/api/v1/me: the request could not be made",
     }
     assert transport is None
     assert unusable.closed  # nobody else will close it

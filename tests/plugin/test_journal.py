@@ -251,3 +251,29 @@ def test_journals_and_pending_attachments_are_readable_by_their_user_only(tmp_pa
         assert stat.S_IMODE((tmp_path / folder).stat().st_mode) == 0o700, folder
     for path in (journal.path, Path(record["path"]), Path(copied["path"])):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+
+def test_a_journal_without_a_run_names_the_run_to_create_and_keeps_its_id_once_made(tmp_path: Path) -> None:
+    journal = Journal.create(
+        tmp_path, url="http://h:1", run_id=None, run_name="nightly", tags={"branch": "main"}, complete=True
+    )
+    journal.close()
+    state = load(journal.path)
+    assert (state.run_id, state.run_name, state.run_tags, state.complete) == (
+        None,
+        "nightly",
+        {"branch": "main"},
+        True,
+    )
+    again = Journal.reopen(state)
+    again.mark_run("c0new")
+    again.mark_completed()
+    again.close()
+    state = load(journal.path)
+    assert (state.run_id, state.completed) == ("c0new", True)
+
+
+def test_a_journal_with_a_run_asks_for_nothing_more(journal: Journal) -> None:
+    journal.close()
+    state = load(journal.path)
+    assert (state.run_name, state.run_tags, state.complete, state.completed) == (None, {}, False, False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_qahub.mapping import CaseMapping, base_nodeid, map_item, plain_code
+from pytest_qahub.mapping import CaseMapping, base_nodeid, case_title, map_item, plain_code
 
 ITEMS = """
 import pytest
@@ -92,3 +92,33 @@ def test_only_the_trailing_brackets_of_the_items_name_are_its_parameters(
     nodeid: str, name: str, base: str
 ) -> None:
     assert base_nodeid(nodeid, name) == base
+
+
+TITLED = '''
+import pytest
+
+def test_with_doc():
+    """
+
+    Adds two apples.
+    More lines.
+    """
+
+@pytest.mark.parametrize("n", [1])
+def test_plain(n):
+    pass
+
+class TestCart:
+    def test_method(self):
+        pass
+'''
+
+
+def test_a_created_case_is_titled_by_the_docstring_else_the_test_name(pytester: pytest.Pytester) -> None:
+    items = {item.name: item for item in pytester.getitems(TITLED)}
+    assert {name: case_title(item) for name, item in items.items()} == {
+        "test_with_doc": "Adds two apples.",
+        "test_plain[1]": "test_plain",
+        "test_method": "TestCart.test_method",
+    }
+    assert map_item(items["test_plain[1]"], "create").create_title == "test_plain"  # type: ignore[union-attr]

@@ -170,3 +170,28 @@ def test_it_creates_requested_cases_once_before_posting(transport: FakeTransport
     send_all(delivery, entries, 10)
     assert transport.created == ["a.py::t"]
     assert delivery.stats.created_cases == 1
+
+
+def test_a_slow_flush_calls_slow_once_then_keeps_waiting(transport: FakeTransport, journal: Journal) -> None:
+    transport.block.clear()
+    sender = Sender(Delivery(transport, journal, "r", None), batch_size=10)
+    sender.start()
+    submit(sender, journal, 2)
+    calls: list[int] = []
+
+    def slow() -> None:
+        calls.append(sender.undelivered)
+        transport.block.set()  # the collector answers after the line
+
+    assert sender.flush(10, slow=slow, slow_after=0.05)
+    assert calls == [2]
+    assert sender.stats.sent == 2
+
+
+def test_a_quick_flush_says_nothing(transport: FakeTransport, journal: Journal) -> None:
+    sender = Sender(Delivery(transport, journal, "r", None), batch_size=10)
+    sender.start()
+    submit(sender, journal, 2)
+    calls: list[str] = []
+    assert sender.flush(10, slow=lambda: calls.append("slow"), slow_after=5)
+    assert calls == []

@@ -187,3 +187,43 @@ def test_journals_are_kept_by_sessions_or_by_days(pytester: pytest.Pytester) -> 
     pytester.makeini("[pytest]\nqahub_keep_journals = 7d\n")
     assert resolve(pytester, "--qahub-run=r").keep_journals == KeepJournals(days=7)
     assert str(KeepJournals(days=1.5)) == "1.5d" and str(KeepJournals(sessions=0)) == "0"
+
+
+def test_a_run_name_turns_the_plugin_on_without_a_run(pytester: pytest.Pytester) -> None:
+    settings = resolve(pytester, "--qahub-run-name=nightly")
+    assert (settings.run, settings.run_name) == (None, "nightly")
+    assert resolve(pytester, env={"QAHUB_RUN_NAME": "env-name"}).run_name == "env-name"
+
+
+def test_only_an_embedded_run_the_session_creates_is_completed_by_default(pytester: pytest.Pytester) -> None:
+    url = "--qahub-url=http://h:1"
+    assert resolve(pytester, "--qahub-run-name=n").completes is True
+    assert resolve(pytester, "--qahub-run-name=n", "--qahub-no-complete").completes is False
+    assert resolve(pytester, "--qahub-run-name=n", url).completes is False
+    assert resolve(pytester, "--qahub-run-name=n", url, "--qahub-complete").completes is True
+    assert resolve(pytester, "--qahub-run=r").completes is False
+    assert resolve(pytester, "--qahub-run=r", url, env={"QAHUB_COMPLETE": "yes"}).completes is True
+
+
+def test_run_tags_come_from_the_cli_the_environment_or_the_ini(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nqahub_commit = ini-commit\nqahub_environment = ini-env\n")
+    env = {"QAHUB_BRANCH": "env-branch", "QAHUB_ENVIRONMENT": "env-env"}
+    settings = resolve(pytester, "--qahub-run=r", "--qahub-build-url=https://ci/1", env=env)
+    assert settings.run_tags == {
+        "environment": "env-env",
+        "branch": "env-branch",
+        "commit": "ini-commit",
+        "build_url": "https://ci/1",
+    }
+
+
+def test_the_run_id_file_is_relative_to_where_pytest_was_started(pytester: pytest.Pytester) -> None:
+    settings = resolve(pytester, "--qahub-run=r", "--qahub-run-id-file=out/id.txt")
+    assert settings.run_id_file == pytester.path / "out" / "id.txt"
+
+
+def test_missing_cases_are_created_embedded_or_when_asked(pytester: pytest.Pytester) -> None:
+    url = "--qahub-url=http://h:1"
+    assert resolve(pytester, "--qahub-run=r").creates_cases is True
+    assert resolve(pytester, "--qahub-run=r", url).creates_cases is False
+    assert resolve(pytester, "--qahub-run=r", url, "--qahub-unmapped=create").creates_cases is True

@@ -101,9 +101,9 @@ def test_brackets_in_a_folder_name_are_no_parametrization(suite: pytest.Pytester
     run(suite).assert_outcomes(passed=4)
     entries = journaled(suite.path)
     assert {code: entry.create_title for code, entry in entries.items()} == {
-        "cases[v2]/test_a.py::test_one": "cases[v2]/test_a.py::test_one",
-        "cases[v2]/test_a.py::test_param": "cases[v2]/test_a.py::test_param",
-        "cases[v2]/test_b.py::test_two": "cases[v2]/test_b.py::test_two",
+        "cases[v2]/test_a.py::test_one": "test_one",
+        "cases[v2]/test_a.py::test_param": "test_param",
+        "cases[v2]/test_b.py::test_two": "test_two",
     }
 
 
@@ -136,7 +136,7 @@ def test_a_class_marker_names_its_case_after_the_class(suite: pytest.Pytester) -
     run(suite).assert_outcomes(passed=3)
     entries = journaled(suite.path)
     assert entries["SEARCH-1"].create_title == "Searching the catalogue."
-    assert entries["SEARCH-2"].create_title == "test_search.py::TestWithoutDocstring"
+    assert entries["SEARCH-2"].create_title == "TestWithoutDocstring"
 
 
 RAISING_HOOKS = """

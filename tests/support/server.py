@@ -38,8 +38,10 @@ class CollectorServer:
         self.args = args
         workdir.mkdir(parents=True, exist_ok=True)
         self.database_url = database_url or f"sqlite:///{workdir / 'qahub.db'}"
+        # The collector's host: a client's QAHUB_URL (set by a test for pytest) does not apply here.
+        host_env = {k: v for k, v in os.environ.items() if k not in ("QAHUB_URL", "QAHUB_TOKEN")}
         self.env = {
-            **os.environ,
+            **host_env,
             "QAHUB_DATABASE_URL": self.database_url,
             "QAHUB_STORAGE_DIR": str(workdir / "attachments"),
             **(extra_env or {}),
