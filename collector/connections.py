@@ -18,16 +18,20 @@ response stops at its next write.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import socket
 import struct
-import termios
 import time
 from dataclasses import dataclass
 
 from waitress.channel import HTTPChannel
 from waitress.server import TcpWSGIServer
+
+try:  # POSIX: ask the kernel how much of a response the client has not acknowledged yet
+    import fcntl
+    import termios
+except ImportError:  # elsewhere: assume the whole send buffer is still waiting
+    fcntl = termios = None
 
 log = logging.getLogger("collector.connections")
 
@@ -109,7 +113,7 @@ class GuardedChannel(HTTPChannel):
         try:
             raw = fcntl.ioctl(self.socket.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
             return struct.unpack("i", raw)[0]
-        except (OSError, AttributeError, ValueError):
+        except (OSError, AttributeError, ValueError):  # AttributeError: no fcntl or no TIOCOUTQ
             try:  # no such query here: assume the whole send buffer is still waiting
                 return self.socket.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
             except OSError:

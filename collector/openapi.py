@@ -234,8 +234,19 @@ _RATE_LIMITED = {
 }
 
 
+#: Any operation answers 503 while the database is busy or unreachable (or, for uploads, the storage).
+_UNAVAILABLE = {
+    "503": {
+        "description": "The database or the attachment storage is unavailable; retry after Retry-After",
+        "headers": {"Retry-After": {"schema": {"type": "integer", "minimum": 1}}},
+        **_json({"$ref": "#/components/schemas/Error"}),
+    }
+}
+
+
 def _errors(*codes: int) -> dict:
-    return {str(c): {"description": "Error", **_json(_ref("Error"))} for c in (401, 403, *codes)}
+    errors = {str(c): {"description": "Error", **_json(_ref("Error"))} for c in (401, 403, *codes)}
+    return {**errors, **_UNAVAILABLE}
 
 
 def _op(summary: str, ok: str, ok_schema: dict, *errors: int, body: str | None = None, **extra) -> dict:
@@ -483,11 +494,11 @@ def build_spec() -> dict:
         "/api/v1/me": {"get": _op("The token's project and scopes", "200", {"type": "object"})},
         "/api/v1/healthz": {
             "get": {
-                "summary": "Liveness, database and attachment storage check",
+                "summary": "Liveness, database and storage check",
                 "security": [],
                 "responses": {
-                    "200": {"description": "OK"},
-                    "503": {"description": "Database or attachment storage unavailable"},
+                    "200": {"description": "OK; status is 'degraded' when the attachment storage fails"},
+                    "503": {"description": "Database unavailable"},
                 },
             }
         },

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import resource
 import signal
 import time
 from collections.abc import Callable
@@ -175,6 +174,10 @@ def serve_settings(args: argparse.Namespace) -> ServeSettings:
 
 def _raise_open_file_limit(wanted: int) -> int:
     """Raise this process's open-file limit towards ``wanted``; return the limit now in force."""
+    try:
+        import resource
+    except ImportError:  # not POSIX: no such limit to raise
+        return wanted
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
     if soft != resource.RLIM_INFINITY and soft < target:

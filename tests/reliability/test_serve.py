@@ -255,8 +255,7 @@ def test_sigterm_finishes_the_request_in_progress_then_exits_0(serve) -> None:
     assert answer.startswith(b"HTTP/1.1 201"), answer[:200]
     assert server.process.wait(timeout=30) == 0
     assert "every request in progress finished" in server.server_log()
-    server.process = None
-    assert server.session is not None
+    server.stop()  # reaps the exited process and closes its pipe
 
 
 def test_sigterm_cuts_off_what_outlasts_the_grace_and_still_exits_0(serve) -> None:
@@ -269,7 +268,7 @@ def test_sigterm_cuts_off_what_outlasts_the_grace_and_still_exits_0(serve) -> No
     assert server.process.wait(timeout=30) == 0
     sock.close()
     assert "Stopped after the 0.5 s grace with 1 request(s) unfinished" in server.server_log()
-    server.process = None
+    server.stop()
 
 
 def test_the_access_log_has_one_line_per_request_and_no_secret(serve) -> None:
