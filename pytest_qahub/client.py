@@ -234,6 +234,11 @@ class HttpTransport:
         params = {"status": status} if status else None
         return self._data(self._request("GET", f"/runs/{_segment(run_id)}/results", params=params))
 
+    def compare(self, run_id: str, base_id: str | None = None) -> dict[str, Any]:
+        """Compare a run with ``base_id``, or the previous run of its branch (``GET /runs/{id}/compare``)."""
+        params = {"base": base_id} if base_id else None
+        return self._data(self._request("GET", f"/runs/{_segment(run_id)}/compare", params=params))
+
     def me(self) -> dict[str, Any]:
         """Return the token's project and scopes."""
         return self._data(self._request("GET", "/me"))

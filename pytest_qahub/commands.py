@@ -271,6 +271,54 @@ def add_results(commands: argparse._SubParsersAction) -> None:
     )
 
 
+# --- diff ------------------------------------------------------------------------------------
+
+
+def _diff(transport: Transport, args: argparse.Namespace, out: TextIO) -> int:
+    """Print what changed since the base run; 1 when a new failure is not known to be flaky."""
+    answer = transport.compare(args.run_id, args.base)
+    base = answer.get("base")
+    if base is None:
+        print(
+            f"Run {args.run_id}: no earlier run to compare with ({answer.get('base_chosen') or 'none'})",
+            file=out,
+        )
+        return 0
+    flaky = set(answer.get("flaky") or ())
+    print(f"Run {args.run_id} compared with {base['id']} ({base.get('name') or 'unnamed'}):", file=out)
+    for key, label in (
+        ("new_failures", "new failures"),
+        ("fixed", "fixed"),
+        ("still_failing", "still failing"),
+        ("added", "added"),
+        ("missing", "missing"),
+    ):
+        codes = answer.get(key) or []
+        print(f"  {label}: {len(codes)}", file=out)
+        for code in codes:
+            print(f"    {code}{'  (flaky)' if code in flaky else ''}", file=out)
+    blocking = answer.get("blocking") or []
+    if blocking:
+        print(f"{len(blocking)} new failure(s) not known to be flaky: failing", file=out)
+        return 1
+    return 0
+
+
+def add_diff(commands: argparse._SubParsersAction) -> None:
+    """Add ``qahub diff RUN [--base RUN]``: the CI gate on new, non-flaky failures."""
+    p = _add(
+        commands,
+        "diff",
+        "Compare a run with its base run; exit 1 on new failures that are not known to be flaky.",
+        _diff,
+        ("read",),
+    )
+    p.add_argument("run_id", metavar="RUN")
+    p.add_argument(
+        "--base", metavar="RUN", help="the run to compare with (default: the previous run of its branch)"
+    )
+
+
 # --- replay ----------------------------------------------------------------------------------
 
 

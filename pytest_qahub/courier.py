@@ -255,6 +255,8 @@ def deliver(
         # Still in a request or a retry's wait: say that, rather than the last error (if any).
         doing = transport.activity() or "still sending"
         result["last_error"] = f"--qahub-flush-timeout ({job.flush_timeout:g} s) ran out: {doing}"
+    if finished and not sender.undelivered:
+        result["changes"] = changes_since_base(transport, run_id)
     try:
         if job.complete:
             result["completed"], result["not_completed"] = complete(transport, run_id, sender, finished)
@@ -266,6 +268,28 @@ def deliver(
             journal.close()
         follower.close()
     return result
+
+
+def changes_since_base(transport: Transport, run_id: str) -> dict[str, Any] | None:
+    """What is new since the previous run of the branch, for the summary; None when not known.
+
+    A collector without the comparison (another QAHub service) or one that fails here costs
+    the summary its line, nothing else.
+    """
+    try:
+        answer = transport.compare(run_id)
+    except (QAHubError, OSError):
+        return None
+    base = answer.get("base") if isinstance(answer, dict) else None
+    if not isinstance(base, dict):
+        return None
+    return {
+        "base": str(base.get("id")),
+        "base_name": str(base.get("name") or ""),
+        "new_failures": list(answer.get("new_failures") or []),
+        "fixed": list(answer.get("fixed") or []),
+        "flaky": list(answer.get("flaky") or []),
+    }
 
 
 def _waiting_line(sender: Sender, transport: Transport) -> str:

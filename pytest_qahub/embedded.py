@@ -79,6 +79,9 @@ class EmbeddedTransport:
     def list_results(self, run_id: str, status: str | None = None) -> list[dict[str, Any]]:
         return self._call("list_results", run_id, status)
 
+    def compare(self, run_id: str, base_id: str | None = None) -> dict[str, Any]:
+        return self._call("compare", run_id, base_id)
+
     def me(self) -> dict[str, Any]:
         return self._call("me")
 

@@ -390,6 +390,8 @@ class Reporter:
             (str(code), str(name), str(reason)) for code, name, reason in stats.get("attachments_refused", [])
         ]
         summary.attachments_waiting = int(stats.get("attachments_waiting", 0))
+        if isinstance(stats.get("changes"), dict):
+            summary.changes = stats["changes"]
         if "completed" in stats:
             summary.completed = bool(stats["completed"])
             summary.not_completed = stats.get("not_completed")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -43,6 +44,8 @@ class Summary:
     #: Marking the run COMPLETED: True done, False not done (`not_completed` says why), None not asked.
     completed: bool | None = None
     not_completed: str | None = None
+    #: What changed since the base run (new failures, fixed, flaky), when the collector says.
+    changes: dict[str, Any] | None = None
     #: ``--qahub-strict`` turned a passing session into a failed one.
     strict_failed: bool = False
 
@@ -107,6 +110,7 @@ class Summary:
             lines.append(f"  {waiting} wait in {self.journal}")
             creates = "" if self.run_id else " (it creates the run)"
             lines.append(f"  send them later with: {self.replay_command()}{creates}")
+        lines.extend(self._change_lines())
         if self.completed:
             lines.append(f"run {self.run_id} marked COMPLETED")
         elif self.completed is False:
@@ -114,6 +118,20 @@ class Summary:
             lines.append(f"run {run} not marked COMPLETED: {self.not_completed}")
         if self.strict_failed:
             lines.append("--qahub-strict: results were rejected or not delivered, so the session fails")
+        return lines
+
+    def _change_lines(self) -> list[str]:
+        """``3 new failures since <base>, 2 fixed``, with the codes (flaky ones marked)."""
+        changes = self.changes
+        if not changes:
+            return []
+        new, fixed, flaky = changes["new_failures"], changes["fixed"], set(changes["flaky"])
+        base = changes["base"] + (f" ({changes['base_name']})" if changes["base_name"] else "")
+        lines = [f"{len(new)} new failures since {base}, {len(fixed)} fixed"]
+        if new:
+            lines.append("  new: " + name_codes([f"{c} (flaky)" if c in flaky else c for c in new]))
+        if fixed:
+            lines.append("  fixed: " + name_codes(fixed))
         return lines
 
     def _attachment_lines(self) -> list[str]:

@@ -64,6 +64,10 @@ class Transport(Protocol):
         """Return every result of a run (only those of one status, if given)."""
         ...
 
+    def compare(self, run_id: str, base_id: str | None = None) -> dict[str, Any]:
+        """Compare a run with ``base_id``, or the previous run of its branch (``GET /runs/{id}/compare``)."""
+        ...
+
     def me(self) -> dict[str, Any]:
         """Return the token's project and scopes."""
         ...

@@ -132,6 +132,7 @@ def test_the_readme_team_flow_runs_on_a_machine_that_shares_only_the_url(
     assert f"run {run_id} at {collector_host.url}/runs/{run_id}" in done.stdout
     assert "sent 3, rejected 0, waiting in journal 0" in done.stdout
     assert "3 results: 2 passed, 1 skipped" in done.stdout
+    assert f"Run {run_id}: no earlier run to compare with" in done.stdout  # `qahub diff`, the gate
     run, statuses = stored_results(collector_host, run_id)
     assert (run["name"], statuses) == ("nightly", EXPECTED)
 
