@@ -8,6 +8,8 @@ page asked for.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import TypeVar
 from urllib.parse import parse_qs, urlencode
 
 import falcon
@@ -18,13 +20,15 @@ from collector.cases import get_case
 from collector.compare import compare_run
 from collector.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from collector.failure_groups import failure_groups
-from collector.models import RESULT_STATUSES, ApiToken
+from collector.models import RESULT_STATUSES, ApiToken, Project
 from collector.resources.attachments import send_attachment
 from collector.runs import get_run
 from collector.storage import Storage
 from collector.web import queries
 from collector.web.render import Renderer
 from collector.web.session import SessionCodec, csrf_ok, live_token, new_session, sign_in, sign_out
+
+T = TypeVar("T")
 
 MAX_FORM_BYTES = 8 * 1024
 MAX_SEARCH_CHARS = 200
@@ -84,6 +88,23 @@ class WebResource:
             resp, "not_found.html", falcon.HTTP_404, project=token.project, csrf=req.context.csrf
         )
 
+    def lookup(
+        self,
+        req: falcon.Request,
+        resp: falcon.Response,
+        token: ApiToken,
+        get: Callable[[Project, str], T],
+        ref: str,
+    ) -> T | None:
+        """Return ``get(project, ref)``, or answer the not-found page and return None."""
+        try:
+            if "\x00" in ref:  # no id holds a NUL, and PostgreSQL refuses one in a parameter
+                raise NotFound("No such page")
+            return get(token.project, ref)
+        except NotFound:
+            self.not_found(req, resp, token)
+            return None
+
 
 class RunsPage(WebResource):
     """``/``: the project's runs, newest first, with their counts."""
@@ -112,14 +133,8 @@ class RunPage(WebResource):
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, run_id: str) -> None:
         token = self.signed_in(req, resp)
-        if token is None:
-            return
-        try:
-            if "\x00" in run_id:  # no id holds a NUL, and PostgreSQL refuses one in a parameter
-                raise NotFound("No such run")
-            run = get_run(token.project, run_id)
-        except NotFound:
-            self.not_found(req, resp, token)
+        run = token and self.lookup(req, resp, token, get_run, run_id)
+        if run is None:
             return
         status = (req.get_param("status") or "").upper()
         comparison = compare_run(token.project, run.id)
@@ -155,14 +170,8 @@ class CasePage(WebResource):
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, case_id: str) -> None:
         token = self.signed_in(req, resp)
-        if token is None:
-            return
-        try:
-            if "\x00" in case_id:
-                raise NotFound("No such case")
-            case = get_case(token.project, case_id)
-        except NotFound:
-            self.not_found(req, resp, token)
+        case = token and self.lookup(req, resp, token, get_case, case_id)
+        if case is None:
             return
         self.renderer.page(
             resp,
