@@ -32,16 +32,33 @@ class CaseMapping(NamedTuple):
 def base_nodeid(nodeid: str, name: str | None = None) -> str:
     """Return an item's node id without its parametrization (``test_a[1-2]`` -> ``test_a``).
 
-    Only the trailing ``[...]`` of the item's own name (by default the node id's last part)
-    counts: a folder or a file may have brackets in its name (``cases[v2]/test_a.py::test_one``
-    stays whole).
+    Only the trailing ``[...]`` of the item's own name counts: a folder or a file may have
+    brackets in its name (``cases[v2]/test_a.py::test_one`` stays whole), and a parameter may
+    hold brackets and ``::`` (``test_url[ldap://[::1]/x]``). Without ``name`` the suffix is the
+    bracket that closes the node id, back to the one that opens it.
     """
     if name is None:
-        name = nodeid.rpartition("::")[2] if "::" in nodeid else ""
+        return nodeid[: _suffix_start(nodeid)]
     bracket = name.find("[")
     if bracket < 0 or not name.endswith("]") or not nodeid.endswith(name):
         return nodeid
     return nodeid[: len(nodeid) - len(name) + bracket]
+
+
+def _suffix_start(nodeid: str) -> int:
+    """Where the node id's closing ``[...]`` begins (brackets nest); its length if it has none."""
+    if not nodeid.endswith("]"):
+        return len(nodeid)
+    depth = 0
+    for index in range(len(nodeid) - 1, -1, -1):
+        char = nodeid[index]
+        if char == "]":
+            depth += 1
+        elif char == "[":
+            depth -= 1
+            if depth == 0:
+                return index
+    return len(nodeid)  # unbalanced: no parameters to strip
 
 
 def name_title(nodeid: str) -> str:
@@ -165,5 +182,7 @@ def map_item(
         return CaseMapping(code=code.strip(), create_title=case_title(item) if create_missing else None)
     if unmapped == "create":
         # Long node ids keep their end: the test's own name is the useful part.
-        return CaseMapping(code=base_nodeid(item.nodeid)[-CODE_LIMIT:], create_title=case_title(item))
+        return CaseMapping(
+            code=base_nodeid(item.nodeid, item.name)[-CODE_LIMIT:], create_title=case_title(item)
+        )
     return None

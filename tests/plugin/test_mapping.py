@@ -92,6 +92,15 @@ def test_only_the_trailing_brackets_of_the_items_name_are_its_parameters(
     nodeid: str, name: str, base: str
 ) -> None:
     assert base_nodeid(nodeid, name) == base
+    assert base_nodeid(nodeid) == base  # the item's name read off its node id
+
+
+def test_a_parameter_holding_brackets_and_colons_is_still_the_parameter() -> None:
+    nodeid = "tests/test_urlutils.py::test_query_params[ldap://[::192.9.5.5]/dc=example??sub]"
+    assert base_nodeid(nodeid) == "tests/test_urlutils.py::test_query_params"
+    assert base_nodeid(nodeid, "test_query_params[ldap://[::192.9.5.5]/dc=example??sub]") == (
+        "tests/test_urlutils.py::test_query_params"
+    )
 
 
 TITLED = '''
