@@ -192,9 +192,16 @@ class Reporter:
                 self.summary.offline_reason = f"the delivery process failed: {why}"
             what = f"QAHub: {self.summary.offline_reason}"
         self._stop_courier()
-        self._warn(
+        # A line, not a warning: pytest's warnings summary must read as it does without us.
+        self._say_now(
             f"{what}. The tests run; their results wait in the journal (.qahub/journal/) for `qahub replay`."
         )
+
+    def _say_now(self, message: str) -> None:
+        """Write a line on the terminal at once (the summary says it again at the end)."""
+        terminal = self.config.pluginmanager.get_plugin("terminalreporter")
+        if terminal is not None:
+            terminal.write_line(message, yellow=True)
 
     def _stop_courier(self) -> None:
         if self.courier is not None:
