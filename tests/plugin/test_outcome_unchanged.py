@@ -123,7 +123,9 @@ def test_a_collector_answering_503_changes_nothing_and_gets_every_result(
 def test_with_pytest_warnings_off_the_summary_gives_the_notice(suite: pytest.Pytester) -> None:
     result = run(suite, "-p", "no:warnings", "--qahub-run=r", UNREACHABLE)
     result.assert_outcomes(passed=7)
-    result.stdout.fnmatch_lines(["QAHub collector http://127.0.0.1:9 cannot be reached*", "  not delivered: *"])
+    result.stdout.fnmatch_lines(
+        ["QAHub collector http://127.0.0.1:9 cannot be reached*", "  not delivered: *"]
+    )
 
 
 def start_courier(root: Path) -> CourierProcess:
