@@ -25,7 +25,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -41,6 +40,7 @@ from collector.ids import new_ids
 from collector.models import Result, Run, TestCase
 from collector.projects import get_project
 from collector.schema import upgrade
+from tests.support.statements import statements
 
 START = dt.datetime(2026, 1, 1)
 FEATURES = 40
@@ -190,29 +190,6 @@ def seed(database_url: str, plan: Plan, reuse: bool) -> tuple[float, list[str]]:
             db.execute_sql("ANALYZE")  # as autovacuum does after a load like this
     db.close_all()
     return time.perf_counter() - start, run_ids
-
-
-@contextmanager
-def statements() -> Iterator[list[tuple[str, tuple]]]:
-    """Collect the SQL statements (with their parameters) peewee runs meanwhile."""
-    import logging
-
-    found: list[tuple[str, tuple]] = []
-
-    class Collect(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            if record.name == "peewee" and isinstance(record.msg, tuple):
-                found.append(record.msg)
-
-    logger = logging.getLogger("peewee")
-    handler, level = Collect(logging.DEBUG), logger.level
-    logger.setLevel(logging.DEBUG)
-    logger.addHandler(handler)
-    try:
-        yield found
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
 
 
 def sign_in(client: falcon.testing.TestClient, token: str) -> dict[str, str]:

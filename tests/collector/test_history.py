@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import pytest
 
 from collector.cases import create_case
@@ -13,6 +9,7 @@ from collector.projects import create_project
 from collector.runs import create_run
 from tests.conftest import Api
 from tests.support.history import History
+from tests.support.statements import statements
 
 
 @pytest.fixture
@@ -315,27 +312,6 @@ def test_a_read_token_may_ask_and_a_write_only_token_may_not(history: History) -
 # Cost
 
 
-@contextmanager
-def counted_queries() -> Iterator[list[str]]:
-    """Collect the SQL statements peewee runs meanwhile."""
-    statements: list[str] = []
-
-    class Collect(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            if record.name == "peewee":  # not peewee.pool's connection bookkeeping
-                statements.append(str(record.msg))
-
-    logger, handler = logging.getLogger("peewee"), Collect(logging.DEBUG)
-    level = logger.level
-    logger.setLevel(logging.DEBUG)
-    logger.addHandler(handler)
-    try:
-        yield statements
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
-
-
 def test_each_answer_costs_the_same_number_of_queries_whatever_the_size_of_the_runs(history: History) -> None:
     def questions(size: int, tag: str) -> dict[str, int]:
         cases = [f"{tag}-{n:03d}" for n in range(size)]
@@ -353,9 +329,9 @@ def test_each_answer_costs_the_same_number_of_queries_whatever_the_size_of_the_r
             f"/flaky?branch={tag}",
             f"/runs/{run}/failure-groups",
         ):
-            with counted_queries() as statements:
+            with statements() as seen:
                 assert history.api.get(path).status_code == 200
-            counts[path.split("?")[0].replace(run, "{id}").replace(cases[0], "{case}")] = len(statements)
+            counts[path.split("?")[0].replace(run, "{id}").replace(cases[0], "{case}")] = len(seen)
         return counts
 
     small, large = questions(3, "small"), questions(60, "large")
