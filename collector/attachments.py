@@ -23,7 +23,7 @@ from collector.config import MIB, Settings
 from collector.db import database, is_sqlite, write_transaction
 from collector.errors import NotFound, shorten
 from collector.ids import new_id
-from collector.models import Attachment, Project, Result, Run, iso, utcnow
+from collector.models import Attachment, Project, Result, Run, utcnow
 from collector.multipart import FilePart, Limits, discard, receive_files, spool_files
 from collector.runs import get_run
 from collector.storage import Storage
@@ -64,17 +64,6 @@ def display_name(client_name: str | None) -> str:
         ext = ext if len(ext) <= 16 else ""
         name = name[: MAX_NAME_CHARS - len(ext)] + ext
     return name
-
-
-def attachment_dict(attachment: Attachment) -> dict:
-    """Serialise an attachment as the seed's upload response does."""
-    return {
-        "id": attachment.id,
-        "fileName": attachment.file_name,
-        "mimeType": attachment.mime_type,
-        "size": attachment.size,
-        "createdAt": iso(attachment.created_at),
-    }
 
 
 def _require_plausible(kind: str, record_id: str) -> None:

@@ -4,20 +4,10 @@ from __future__ import annotations
 
 import peewee
 
+from collector import responses
 from collector.db import database, write_transaction
 from collector.errors import Conflict, NotFound, shorten
-from collector.models import Project, TestCase, iso, iso_text, utcnow
-
-
-def case_dict(case: TestCase) -> dict:
-    """Serialise a test case for the API."""
-    return {
-        "id": case.id,
-        "code": case.code,
-        "title": case.title,
-        "created_at": iso(case.created_at),
-        "updated_at": iso(case.updated_at),
-    }
+from collector.models import Project, TestCase, utcnow
 
 
 def get_case(project: Project, id_or_code: str) -> TestCase:
@@ -57,11 +47,11 @@ def update_case(case: TestCase, code: str | None = None, title: str | None = Non
     return case
 
 
-def case_page(project: Project, limit: int, offset: int) -> tuple[list[dict], int]:
+def case_page(project: Project, limit: int, offset: int) -> tuple[list[responses.Case], int]:
     """Return a page of the project's cases for the API, ordered by code, and their total.
 
-    The rows are read raw and serialised as `case_dict` does: a delivery process lists every
-    case of the project as the tests start, and peewee's model objects cost most of that.
+    The rows are read raw and validated in one call: a delivery process lists every case of
+    the project as the tests start, and peewee's model objects cost most of that.
     """
     query = TestCase.select().where(TestCase.project == project)
     total = query.count()
@@ -69,11 +59,8 @@ def case_page(project: Project, limit: int, offset: int) -> tuple[list[dict], in
     page = query.select(*columns).order_by(TestCase.code).limit(limit).offset(offset)
     sql, params = page.sql()
     rows = database.execute_sql(sql, params).fetchall()
-    found = [
-        dict(id=id_, code=code, title=title, created_at=iso_text(created), updated_at=iso_text(updated))
-        for id_, code, title, created, updated in rows
-    ]
-    return found, total
+    names = ("id", "code", "title", "created_at", "updated_at")
+    return responses.CASES.validate_python([dict(zip(names, row, strict=True)) for row in rows]), total
 
 
 def case_codes(project: Project) -> set[str]:

@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 
 import peewee
 
-from collector import flaky
+from collector import flaky, responses
 from collector.db import database
 from collector.errors import BadRequest
 from collector.models import FAILING_STATUSES, Project, Result, Run, TestCase
-from collector.runs import created_up_to, get_run, run_dict, same_tag
+from collector.runs import created_up_to, get_run, same_tag
 
 _RESULTS = Result._meta.table_name
 _CASES = TestCase._meta.table_name
@@ -64,27 +64,27 @@ class Comparison:
         """The new failures that are not known to be flaky: what a CI gate fails on."""
         return [c for c in self.new_failures if c.test_case_id not in self.flaky]
 
-    def as_dict(self) -> dict:
-        """Serialise for the API: codes in each list."""
+    def as_response(self) -> responses.Comparison:
+        """The comparison as the API answers it: codes in each list."""
 
         def codes(changes: list[Change]) -> list[str]:
             return [c.code for c in changes]
 
         flaky_ones = sorted(self.flaky.values(), key=lambda v: v.code)
-        return {
-            "run": run_dict(self.run),
-            "base": run_dict(self.base) if self.base is not None else None,
-            "base_chosen": self.base_chosen,
-            "new_failures": codes(self.new_failures),
-            "fixed": codes(self.fixed),
-            "still_failing": codes(self.still_failing),
-            "added": codes(self.added),
-            "missing": codes(self.missing),
-            "flaky": [v.code for v in flaky_ones],
-            "blocking": codes(self.blocking),
-            "flaky_evidence": {v.code: v.reasons() for v in flaky_ones},
-            "flaky_scope": self.flaky_scope,
-        }
+        return responses.Comparison(
+            run=self.run,
+            base=self.base,
+            base_chosen=self.base_chosen,
+            new_failures=codes(self.new_failures),
+            fixed=codes(self.fixed),
+            still_failing=codes(self.still_failing),
+            added=codes(self.added),
+            missing=codes(self.missing),
+            flaky=[v.code for v in flaky_ones],
+            blocking=codes(self.blocking),
+            flaky_evidence={v.code: v.reasons() for v in flaky_ones},
+            flaky_scope=self.flaky_scope,
+        )
 
 
 def _tag(value: str | None) -> str:

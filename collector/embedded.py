@@ -21,12 +21,12 @@ from typing import TypeVar
 import peewee
 from pydantic import BaseModel, ValidationError
 
-from collector import cases, flaky, runs
+from collector import cases, flaky, responses, runs
 from collector.compare import compare_run
 from collector.config import DEFAULT_DATABASE_URL, Settings, load_settings
 from collector.db import open_database
 from collector.errors import BadRequest, PayloadTooLarge, ServiceUnavailable
-from collector.models import RESULT_STATUSES
+from collector.models import RESULT_STATUSES, Run
 from collector.projects import get_project
 from collector.results import iter_results, upsert_results
 from collector.schema import upgrade
@@ -84,24 +84,24 @@ class EmbeddedCollector:
     def ensure_run(self, run_id: str) -> dict:
         """Return run ``run_id``, creating it on first use."""
         with self._session():
-            return runs.run_dict(runs.ensure_run(self.project, run_id))
+            return _run(runs.ensure_run(self.project, run_id))
 
     def get_run(self, run_id: str) -> dict:
         """Return run ``run_id`` like ``GET /runs/{id}`` (NotFound when there is none)."""
         with self._session():
-            return runs.run_dict(runs.get_run(self.project, run_id))
+            return _run(runs.get_run(self.project, run_id))
 
     def create_run(self, name: str = "", tags: dict[str, str | None] | None = None) -> dict:
         """Create a run with a new id like ``POST /runs``."""
         body = _valid(RunIn, {"name": name, **(tags or {})})
         with self._session():
-            return runs.run_dict(runs.create_run(self.project, body.name, tags=body.tags()))
+            return _run(runs.create_run(self.project, body.name, tags=body.tags()))
 
     def list_runs(self, limit: int) -> list[dict]:
         """The newest runs first, like ``GET /runs?limit=``."""
         with self._session():
             page, _ = runs.list_runs(self.project, limit, 0)
-            return [runs.run_dict(run) for run in page]
+            return [_run(run) for run in page]
 
     def update_run(
         self, run_id: str, status: str | None = None, tags: dict[str, str | None] | None = None
@@ -111,21 +111,19 @@ class EmbeddedCollector:
         body = _valid(RunPatch, {**fields, **(tags or {})})
         with self._session():
             run = runs.get_run(self.project, run_id)
-            return runs.run_dict(runs.update_run(run, status=body.status, tags=body.tags()))
+            return _run(runs.update_run(run, status=body.status, tags=body.tags()))
 
     def list_results(self, run_id: str, status: str | None = None) -> list[dict]:
         """A run's results like ``GET /runs/{id}/results[?status=]``."""
         if status is not None and status not in RESULT_STATUSES:
             raise BadRequest(f"status must be one of {', '.join(RESULT_STATUSES)}")
         with self._session():
-            return list(iter_results(runs.get_run(self.project, run_id), status))
+            found = list(iter_results(runs.get_run(self.project, run_id), status))
+        return responses.RESULTS.dump_python(found, mode="json")
 
     def me(self) -> dict:
-        return {
-            "project": {"id": self.project.id, "key": self.project.key, "name": self.project.name},
-            "scopes": ["read", "write"],
-            "token": None,
-        }
+        me = responses.Me(project=self.project, scopes=["read", "write"], token=None)
+        return me.model_dump(mode="json")
 
     def case_codes(self) -> set[str]:
         """The code of every test case of the project."""
@@ -135,7 +133,8 @@ class EmbeddedCollector:
     def create_case(self, code: str, title: str) -> dict:
         body = _valid(CaseIn, {"code": code, "title": title})
         with self._session():
-            return cases.case_dict(cases.create_case(self.project, body.code, body.title))
+            case = cases.create_case(self.project, body.code, body.title)
+        return responses.Case.model_validate(case).model_dump(mode="json")
 
     def import_cases(self, rows: Sequence[tuple[str, str]]) -> int:
         """Create the cases whose codes are new, all or none; return how many were new."""
@@ -158,7 +157,8 @@ class EmbeddedCollector:
     def compare(self, run_id: str, base_id: str | None = None, window: int = flaky.DEFAULT_WINDOW) -> dict:
         """Compare a run with ``base_id`` or its previous run, like ``GET /runs/{id}/compare``."""
         with self._session():
-            return compare_run(self.project, run_id, base_id, window).as_dict()
+            comparison = compare_run(self.project, run_id, base_id, window).as_response()
+        return comparison.model_dump(mode="json")
 
     def upload_attachment(self, result_id: str, files: Sequence[tuple[str, bytes]]) -> list[dict]:
         """Attach ``(file name, content)`` pairs to a result, like ``POST /results/{id}/attachments``."""
@@ -170,10 +170,15 @@ class EmbeddedCollector:
         limits = attachments.upload_limits(self.settings)
         with self._session():
             stored = attachments.attach_files(self.project, result_id, streams, self.storage, limits)
-            return [attachments.attachment_dict(a) for a in stored]
+        return [responses.Attachment.model_validate(a).model_dump(mode="json") for a in stored]
 
     def close(self) -> None:
         self.db.close_all()
+
+
+def _run(run: Run) -> dict:
+    """A run as ``GET /runs/{id}`` answers it."""
+    return responses.Run.model_validate(run).model_dump(mode="json")
 
 
 def _valid(model: type[_Body], data: dict) -> _Body:

@@ -23,6 +23,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 
+from collector import responses
 from collector.db import database
 from collector.models import FAILING_STATUSES, Result, Run, TestCase
 
@@ -75,18 +76,18 @@ class FailureGroup:
     def count(self) -> int:
         return len(self.failures)
 
-    def as_dict(self) -> dict:
-        """Serialise for the API."""
+    def as_response(self) -> responses.FailureGroup:
+        """The group as the API answers it."""
         statuses: dict[str, int] = defaultdict(int)
         for failure in self.failures:
             statuses[failure.status] += 1
-        return {
-            "pattern": self.pattern,
-            "count": self.count,
-            "codes": [f.code for f in self.failures],
-            "statuses": dict(statuses),
-            "example": self.failures[0].error_message,
-        }
+        return responses.FailureGroup(
+            pattern=self.pattern,
+            count=self.count,
+            codes=[f.code for f in self.failures],
+            statuses=statuses,
+            example=self.failures[0].error_message,
+        )
 
 
 def failures(run: Run) -> list[Failure]:

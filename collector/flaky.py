@@ -17,12 +17,12 @@ reads the outcomes of the runs considered in one query and judges every case in 
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from collector import responses
 from collector.db import database
 from collector.errors import BadRequest
 from collector.models import FAILING_STATUSES, Project, Result, Run, TestCase
@@ -77,9 +77,6 @@ class SeriesFlips:
     flips: int
     runs: int
 
-    def as_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
 
 @dataclass(frozen=True)
 class CommitConflict:
@@ -89,9 +86,6 @@ class CommitConflict:
     environment: str | None
     passed: int
     failed: int
-
-    def as_dict(self) -> dict:
-        return dataclasses.asdict(self)
 
 
 def _times(count: int) -> str:
@@ -154,22 +148,20 @@ class Verdict:
             found.append(f"failed, then passed on a rerun, in {runs}")
         return found
 
-    def as_dict(self) -> dict:
-        """Serialise for the API."""
-        return {
-            "test_case_id": self.test_case_id,
-            "test_case_code": self.code,
-            "score": self.score,
-            "passed": self.passed,
-            "failed": self.failed,
-            "last_status": "failing" if self.last_failed else "passing",
-            "evidence": {
-                "flips": [s.as_dict() for s in self.flips],
-                "same_commit": [c.as_dict() for c in self.same_commit],
-                "passed_on_rerun": self.passed_on_rerun,
-            },
-            "reasons": self.reasons(),
-        }
+    def as_response(self) -> responses.FlakyCase:
+        """The verdict as the API answers it."""
+        return responses.FlakyCase(
+            test_case_id=self.test_case_id,
+            test_case_code=self.code,
+            score=self.score,
+            passed=self.passed,
+            failed=self.failed,
+            last_status="failing" if self.last_failed else "passing",
+            evidence=responses.FlakyEvidence(
+                flips=self.flips, same_commit=self.same_commit, passed_on_rerun=self.passed_on_rerun
+            ),
+            reasons=self.reasons(),
+        )
 
 
 def judge(test_case_id: str, code: str, outcomes: Iterable[Outcome]) -> Verdict:

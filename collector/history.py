@@ -6,13 +6,13 @@ a page costs the same whether the case has ten results or a million.
 
 from __future__ import annotations
 
+from collector import responses
 from collector.db import database
-from collector.models import FAILING_STATUSES, Result, Run, TestCase, iso_text
+from collector.models import FAILING_STATUSES, Result, Run, TestCase
 from collector.results import FIELDS
 
 _RESULTS = Result._meta.table_name
 _RUNS = Run._meta.table_name
-_TIME_COLUMNS = frozenset({"executed_at", "created_at", "updated_at"})
 _COLUMNS = ("id", "test_case_id", *FIELDS, "created_at", "updated_at")
 _RUN_COLUMNS = ("id", "name", "branch", "commit", "environment")
 
@@ -27,16 +27,17 @@ def _select(where: str) -> str:
     )
 
 
-def _record(case: TestCase, row: tuple) -> dict:
-    record = dict(zip(_COLUMNS, row[: len(_COLUMNS)], strict=True))
-    for name in _TIME_COLUMNS:
-        record[name] = iso_text(record[name])
-    record["test_case_code"] = case.code
-    record["run"] = dict(zip(_RUN_COLUMNS, row[len(_COLUMNS) :], strict=True))
-    return record
+def _records(case: TestCase, rows: list[tuple]) -> list[responses.HistoryResult]:
+    records = []
+    for row in rows:
+        record = dict(zip(_COLUMNS, row[: len(_COLUMNS)], strict=True))
+        record["test_case_code"] = case.code
+        record["run"] = dict(zip(_RUN_COLUMNS, row[len(_COLUMNS) :], strict=True))
+        records.append(record)
+    return responses.HISTORY.validate_python(records)
 
 
-def case_history(case: TestCase, limit: int, offset: int) -> tuple[list[dict], int]:
+def case_history(case: TestCase, limit: int, offset: int) -> tuple[list[responses.HistoryResult], int]:
     """Return one page of a case's results across runs (newest first, by executed_at) and their total.
 
     Each result is serialised as in a run's listing, with ``test_case_code`` and its run's
@@ -46,12 +47,12 @@ def case_history(case: TestCase, limit: int, offset: int) -> tuple[list[dict], i
     total_sql = f'SELECT COUNT(*) FROM "{_RESULTS}" WHERE "test_case_id" = {param}'
     total = database.execute_sql(total_sql, (case.id,)).fetchone()[0]
     rows = database.execute_sql(_select(""), (case.id, limit, offset)).fetchall()
-    return [_record(case, row) for row in rows], total
+    return _records(case, rows), total
 
 
-def latest_failure(case: TestCase) -> dict | None:
+def latest_failure(case: TestCase) -> responses.HistoryResult | None:
     """Return the case's most recent failed or broken result (as `case_history` shows it), if any."""
     marks = ", ".join([database.param] * len(FAILING_STATUSES))
     sql = _select(f' AND r."status" IN ({marks})')
     row = database.execute_sql(sql, (case.id, *FAILING_STATUSES, 1, 0)).fetchone()
-    return None if row is None else _record(case, row)
+    return None if row is None else _records(case, [row])[0]

@@ -22,22 +22,6 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
-def iso(value: dt.datetime | None) -> str | None:
-    """Format a stored (naive UTC) timestamp as ISO 8601 with a ``Z``."""
-    return None if value is None else value.isoformat(timespec="milliseconds") + "Z"
-
-
-def iso_text(value: object) -> str | None:
-    """Format a timestamp read raw from either database as `iso` formats a model's (UTC, milliseconds)."""
-    if value is None:
-        return None
-    if isinstance(value, dt.datetime):
-        return iso(value)
-    text = str(value).replace(" ", "T", 1)  # SQLite: the text peewee stored
-    head, _, frac = text.partition(".")
-    return f"{head}.{(frac + '000')[:3]}Z"
-
-
 class BaseModel(peewee.Model):
     """Holds the database; nothing else."""
 

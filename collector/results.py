@@ -9,16 +9,18 @@ overwriting a newer one, so replaying an old batch never undoes a rerun.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import orjson
 import peewee
 
+from collector import responses
 from collector.db import database, is_sqlite, write_transaction
 from collector.errors import Conflict
 from collector.ids import new_ids
-from collector.models import Project, Result, Run, TestCase, iso_text, utcnow
+from collector.models import Project, Result, Run, TestCase, utcnow
 from collector.runs import mark_written, run_status
 from collector.schemas import ResultIn, validate_items
 
@@ -192,11 +194,14 @@ def _result_ids(run_id: str, case_ids: list[str]) -> dict[str, str]:
 
 
 _LIST_COLUMNS = ("id", "test_case_id", "test_case_code", *FIELDS, "created_at", "updated_at")
-_TIME_COLUMNS = frozenset({"executed_at", "created_at", "updated_at"})
+_STREAM_CHUNK = 200
 
 
-def iter_results(run: Run, status: str | None = None) -> Iterator[dict]:
-    """Yield a run's results page by page (keyset on id), so memory stays flat on huge runs."""
+def iter_results(run: Run, status: str | None = None) -> Iterator[responses.Result]:
+    """Yield a run's results page by page (keyset on id), so memory stays flat on huge runs.
+
+    Each page of rows is validated into response models in one call.
+    """
     param = database.param
     cols = ", ".join(f'r."{c}"' for c in FIELDS)
     sql = (
@@ -210,29 +215,24 @@ def iter_results(run: Run, status: str | None = None) -> Iterator[dict]:
     while True:
         params = (run.id, last, status) if status else (run.id, last)
         rows = database.execute_sql(sql, params).fetchall()
-        for row in rows:
-            record = dict(zip(_LIST_COLUMNS, row, strict=True))
-            for name in _TIME_COLUMNS:
-                record[name] = iso_text(record[name])
-            yield record
+        records = [dict(zip(_LIST_COLUMNS, row, strict=True)) for row in rows]
+        yield from responses.RESULTS.validate_python(records)
         if len(rows) < _LIST_PAGE:
             return
         last = rows[-1][0]
 
 
-def stream_json(records: Iterator[dict], on_close) -> Iterator[bytes]:
-    """Encode ``{"data": [...]}`` incrementally; call ``on_close`` however the stream ends."""
+def stream_json(records: Iterator[responses.Result], on_close) -> Iterator[bytes]:
+    """Encode a `responses.ResultList` incrementally; call ``on_close`` however the stream ends.
+
+    Each chunk of results is serialised in one call (pydantic's Rust serialiser), not row by row.
+    """
     try:
         yield b'{"data":['
-        first = True
-        chunk: list[bytes] = []
-        for record in records:
-            chunk.append(orjson.dumps(record) if first else b"," + orjson.dumps(record))
-            first = False
-            if len(chunk) >= 200:
-                yield b"".join(chunk)
-                chunk = []
-        chunk.append(b"]}")
-        yield b"".join(chunk)
+        separator, records = b"", iter(records)
+        while chunk := list(itertools.islice(records, _STREAM_CHUNK)):
+            yield separator + responses.RESULTS.dump_json(chunk)[1:-1]  # the list's items, no brackets
+            separator = b","
+        yield b"]}"
     finally:
         on_close()

@@ -12,22 +12,9 @@ import peewee
 from collector.db import database, write_transaction
 from collector.errors import BadRequest, NotFound, shorten
 from collector.ids import new_id
-from collector.models import RUN_TAGS, Project, Run, iso, utcnow
+from collector.models import RUN_TAGS, Project, Run, utcnow
 
 RUN_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
-
-
-def run_dict(run: Run) -> dict:
-    """Serialise a run for the API."""
-    return {
-        "id": run.id,
-        "name": run.name,
-        "status": run.status,
-        "created_at": iso(run.created_at),
-        "updated_at": iso(run.updated_at),
-        "completed_at": iso(run.completed_at),
-        **{tag: getattr(run, tag) for tag in RUN_TAGS},
-    }
 
 
 def get_run(project: Project, run_id: str) -> Run:

@@ -8,9 +8,10 @@ from urllib.parse import quote
 
 import falcon
 
-from collector import attachments
+from collector import attachments, responses
 from collector.config import Settings
 from collector.models import Attachment
+from collector.resources.common import send
 from collector.storage import Storage
 
 #: Nothing in a downloaded file may run or load anything, even if a browser renders it.
@@ -71,7 +72,7 @@ class ResultAttachments:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, result_id: str) -> None:
         found = attachments.list_attachments(req.context.project, result_id)
-        resp.media = {"data": [attachments.attachment_dict(a) for a in found]}
+        send(resp, responses.AttachmentList(data=found))
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, result_id: str) -> None:
         saved = attachments.upload(
@@ -83,8 +84,7 @@ class ResultAttachments:
             self.storage,
             self.limits,
         )
-        resp.status = falcon.HTTP_201
-        resp.media = {"data": [attachments.attachment_dict(a) for a in saved]}
+        send(resp, responses.AttachmentList(data=saved), falcon.HTTP_201)
 
 
 class AttachmentItem:

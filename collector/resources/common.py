@@ -1,4 +1,4 @@
-"""Helpers every resource uses: reading a bounded JSON body, validation, pagination."""
+"""Helpers every resource uses: reading a bounded JSON body, validation, pagination, the reply."""
 
 from __future__ import annotations
 
@@ -95,6 +95,8 @@ def text_param(req: falcon.Request, name: str, max_chars: int = 255) -> str | No
     return raw
 
 
-def send_page(resp: falcon.Response, items: list[dict], total: int, limit: int, offset: int) -> None:
-    """Reply with one page and where it lies."""
-    resp.media = {"data": items, "pagination": {"total": total, "limit": limit, "offset": offset}}
+def send(resp: falcon.Response, body: BaseModel, status: str = falcon.HTTP_200) -> None:
+    """Reply with ``body``, serialised by its response model (`collector.responses`)."""
+    resp.status = status
+    resp.content_type = falcon.MEDIA_JSON
+    resp.data = body.model_dump_json().encode()

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import falcon
 
-from collector import cases, flaky
+from collector import cases, flaky, responses
 from collector.compare import compare_run
 from collector.failure_groups import failure_groups
 from collector.history import case_history
-from collector.resources.common import int_param, page_params, send_page, text_param
+from collector.resources.common import int_param, page_params, send, text_param
 from collector.runs import get_run
 
 
@@ -19,7 +19,7 @@ class CaseResults:
         limit, offset = page_params(req)
         case = cases.get_case(req.context.project, ref)
         page, total = case_history(case, limit, offset)
-        send_page(resp, page, total, limit, offset)
+        send(resp, responses.HistoryPage.of(page, total, limit, offset))
 
 
 class RunCompare:
@@ -28,7 +28,8 @@ class RunCompare:
     def on_get(self, req: falcon.Request, resp: falcon.Response, run_id: str) -> None:
         base = text_param(req, "base", 64)
         window = int_param(req, "window", flaky.DEFAULT_WINDOW)
-        resp.media = {"data": compare_run(req.context.project, run_id, base, window).as_dict()}
+        comparison = compare_run(req.context.project, run_id, base, window)
+        send(resp, responses.ComparisonData(data=comparison.as_response()))
 
 
 class FlakyCases:
@@ -42,8 +43,9 @@ class FlakyCases:
             environment=text_param(req, "environment", 200),
         )
         found, runs = flaky.flaky_cases(req.context.project, scope)
-        send_page(resp, [v.as_dict() for v in found[offset : offset + limit]], len(found), limit, offset)
-        resp.media["scope"] = {"runs": len(runs), "description": scope.describe()}
+        page = [v.as_response() for v in found[offset : offset + limit]]
+        about = responses.FlakyScope(runs=len(runs), description=scope.describe())
+        send(resp, responses.FlakyPage.of(page, len(found), limit, offset, scope=about))
 
 
 class RunFailureGroups:
@@ -51,4 +53,4 @@ class RunFailureGroups:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, run_id: str) -> None:
         run = get_run(req.context.project, run_id)
-        resp.media = {"data": [group.as_dict() for group in failure_groups(run)]}
+        send(resp, responses.FailureGroupList(data=[group.as_response() for group in failure_groups(run)]))

@@ -7,7 +7,9 @@ import logging
 import falcon
 import peewee
 
+from collector import responses
 from collector.openapi import build_spec
+from collector.resources.common import send
 from collector.storage import Storage
 
 log = logging.getLogger("collector.health")
@@ -18,13 +20,8 @@ class Me:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         token, project = req.context.token, req.context.project
-        resp.media = {
-            "data": {
-                "project": {"id": project.id, "key": project.key, "name": project.name},
-                "scopes": sorted(token.scope_set),
-                "token": {"prefix": token.prefix, "name": token.name},
-            }
-        }
+        me = responses.Me(project=project, scopes=sorted(token.scope_set), token=token)
+        send(resp, responses.MeData(data=me))
 
 
 class Health:
@@ -53,11 +50,11 @@ class Health:
             log.warning("Health check: the attachment storage is unavailable: %s", ex)
             storage = "unavailable"
         if database != "ok":
-            resp.status = falcon.HTTP_503
-            status = "unavailable"
-        else:
-            status = "ok" if storage == "ok" else "degraded"
-        resp.media = {"status": status, "database": database, "storage": storage}
+            answer = responses.Health(status="unavailable", database=database, storage=storage)
+            send(resp, answer, falcon.HTTP_503)
+            return
+        status = "ok" if storage == "ok" else "degraded"
+        send(resp, responses.Health(status=status, database=database, storage=storage))
 
 
 class OpenApi:

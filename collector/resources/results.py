@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import falcon
 
-from collector import results
+from collector import responses, results
 from collector.config import Settings
 from collector.errors import BadRequest, PayloadTooLarge
 from collector.models import RESULT_STATUSES
-from collector.resources.common import read_json
+from collector.resources.common import read_json, send
 from collector.runs import get_run
 
 #: JSON values a batch may hold per result it may carry (each result has a dozen fields).
@@ -43,5 +43,5 @@ class RunResults:
                 f"{len(items)} results in one request; the limit is {self.settings.max_batch}"
             )
         outcome = results.upsert_results(req.context.project, run_id, items)
-        resp.status = falcon.HTTP_201 if not outcome.errors else falcon.HTTP_207
-        resp.media = {"data": outcome.accepted, "errors": outcome.errors}
+        answer = responses.Upserted(data=outcome.accepted, errors=outcome.errors)
+        send(resp, answer, falcon.HTTP_201 if not outcome.errors else falcon.HTTP_207)

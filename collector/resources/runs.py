@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import falcon
 
-from collector import attachments, runs
+from collector import attachments, responses, runs
 from collector.config import Settings
-from collector.resources.common import page_params, parse_model, send_page
+from collector.resources.common import page_params, parse_model, send
 from collector.schemas import RunIn, RunPatch
 from collector.storage import Storage
 
@@ -18,14 +18,13 @@ class RunCollection:
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         limit, offset = page_params(req)
         page, total = runs.list_runs(req.context.project, limit, offset)
-        send_page(resp, [runs.run_dict(r) for r in page], total, limit, offset)
+        send(resp, responses.RunPage.of(page, total, limit, offset))
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = parse_model(RunIn, req, self.settings.max_body_bytes)
         run = runs.create_run(req.context.project, body.name, tags=body.tags())
-        resp.status = falcon.HTTP_201
         resp.location = f"/api/v1/runs/{run.id}"
-        resp.media = {"data": runs.run_dict(run)}
+        send(resp, responses.RunData(data=run), falcon.HTTP_201)
 
 
 class RunItem:
@@ -34,12 +33,12 @@ class RunItem:
         self.storage = storage
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, run_id: str) -> None:
-        resp.media = {"data": runs.run_dict(runs.get_run(req.context.project, run_id))}
+        send(resp, responses.RunData(data=runs.get_run(req.context.project, run_id)))
 
     def on_patch(self, req: falcon.Request, resp: falcon.Response, run_id: str) -> None:
         body = parse_model(RunPatch, req, self.settings.max_body_bytes)
         run = runs.get_run(req.context.project, run_id)
-        resp.media = {"data": runs.run_dict(runs.update_run(run, body.name, body.status, body.tags()))}
+        send(resp, responses.RunData(data=runs.update_run(run, body.name, body.status, body.tags())))
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, run_id: str) -> None:
         attachments.delete_run(req.context.project, run_id, self.storage)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import peewee
 
-from collector import flaky
+from collector import flaky, responses
 from collector.compare import Comparison
 from collector.history import case_history, latest_failure
 from collector.models import FAILING_STATUSES, RESULT_STATUSES, Attachment, Project, Result, Run, TestCase
@@ -175,11 +175,11 @@ class CaseOverview:
     """A case's page: its last results (oldest first), the flaky verdict and its latest failure."""
 
     case: TestCase
-    recent: list[dict]
+    recent: list[responses.HistoryResult]
     verdict: flaky.Verdict | None
     scope: flaky.Scope
     runs_considered: int
-    latest_failure: dict | None
+    latest_failure: responses.HistoryResult | None
 
 
 CASE_STRIP = 50

@@ -1,0 +1,322 @@
+"""Response bodies as pydantic models: they serialise every JSON answer and describe it in ``/openapi.json``.
+
+Models are built from what the domain returns (peewee rows and dataclasses are read by their
+attributes, raw rows as dicts) and serialised with ``model_dump_json``, or, for long listings,
+with a `TypeAdapter` over a list of them in one call. Timestamps are naive UTC datetimes
+(text as SQLite returns it is parsed) and go out as ISO 8601 with milliseconds and a ``Z``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Generic, Literal, Self, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, TypeAdapter, WithJsonSchema
+
+from collector.schemas import ResultStatus, RunStatus
+
+
+def iso(value: dt.datetime) -> str:
+    """Format a stored (naive UTC) timestamp as ISO 8601 with milliseconds and a ``Z``."""
+    return value.isoformat(timespec="milliseconds") + "Z"
+
+
+Timestamp = Annotated[
+    dt.datetime,
+    PlainSerializer(iso, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+Count = Annotated[int, Field(ge=0)]
+
+
+class Answer(BaseModel):
+    """Base of the response models: read from attributes, written with their JSON names."""
+
+    model_config = ConfigDict(from_attributes=True, serialize_by_alias=True)
+
+
+T = TypeVar("T")
+
+
+class Data(Answer, Generic[T]):
+    """One object under ``data``."""
+
+    data: T
+
+
+class DataList(Answer, Generic[T]):
+    """A whole list under ``data``."""
+
+    data: list[T]
+
+
+class Pagination(Answer):
+    total: Count
+    limit: int
+    offset: int
+
+
+class Page(Answer, Generic[T]):
+    """One page of a listing and where it lies."""
+
+    data: list[T]
+    pagination: Pagination
+
+    @classmethod
+    def of(cls, items: list, total: int, limit: int, offset: int, **extra: object) -> Self:
+        """Build the page holding ``items`` of ``total``, read at ``limit`` and ``offset``."""
+        return cls(data=items, pagination=Pagination(total=total, limit=limit, offset=offset), **extra)
+
+
+class ErrorDetail(Answer):
+    status: int
+    code: str
+    message: str
+
+
+class Error(Answer):
+    """The one error shape of every error the API answers."""
+
+    error: ErrorDetail
+
+
+class Run(Answer):
+    id: str
+    name: str
+    status: RunStatus
+    created_at: Timestamp
+    updated_at: Timestamp
+    completed_at: Timestamp | None
+    environment: str | None
+    branch: str | None
+    commit: str | None
+    build_url: str | None
+
+
+class Case(Answer):
+    id: str
+    code: str
+    title: str
+    created_at: Timestamp
+    updated_at: Timestamp
+
+
+#: A page of cases read raw, validated in one call.
+CASES = TypeAdapter(list[Case])
+
+
+class Result(Answer):
+    id: str
+    test_case_id: str
+    test_case_code: str
+    status: ResultStatus
+    comment: str | None
+    bug_ticket_key: str | None
+    bug_ticket_url: str | None
+    duration_ms: int | None
+    framework: str | None
+    error_message: str | None
+    error_stack: str | None
+    executed_at: Timestamp
+    created_at: Timestamp
+    updated_at: Timestamp
+
+
+#: A run's results in one call each way: rows to models, models to JSON.
+RESULTS = TypeAdapter(list[Result])
+
+
+class RunRef(Answer):
+    """The run a result of a case's history belongs to."""
+
+    id: str
+    name: str
+    branch: str | None
+    commit: str | None
+    environment: str | None
+
+
+class HistoryResult(Result):
+    """A result of a case's history: a result as a run lists it, with its run."""
+
+    run: RunRef
+
+
+HISTORY = TypeAdapter(list[HistoryResult])
+
+
+class Attachment(Answer):
+    """An attachment as the seed's upload response shows it (camelCase names)."""
+
+    id: str
+    file_name: str = Field(serialization_alias="fileName")
+    mime_type: str = Field(serialization_alias="mimeType")
+    size: Count
+    created_at: Timestamp = Field(serialization_alias="createdAt")
+
+
+class Accepted(Answer):
+    """An accepted item of a bulk upsert: the result it wrote."""
+
+    id: str
+    test_case_id: str
+    test_case_code: str
+    status: ResultStatus
+
+
+def _absent(value: object) -> bool:
+    return value is None
+
+
+#: A reference a rejected item gave; left out when it gave none (or not as text).
+GivenReference = Annotated[str | None, WithJsonSchema({"type": "string"}), Field(exclude_if=_absent)]
+
+
+class ItemError(Answer):
+    """A rejected item of a bulk upsert: its index in the request, the reference it gave, why."""
+
+    index: int
+    test_case_code: GivenReference = None
+    test_case_id: GivenReference = None
+    message: str
+
+
+class Upserted(Answer):
+    """The answer of a bulk upsert, 201 (all accepted) or 207 (some rejected); accepted in request order."""
+
+    data: list[Accepted]
+    errors: list[ItemError]
+
+
+class Comparison(Answer):
+    """A run against its base run: test case codes in each list, ordered by code."""
+
+    run: Run
+    base: Run | None
+    base_chosen: str
+    new_failures: list[str]
+    fixed: list[str]
+    still_failing: list[str]
+    added: list[str]
+    missing: list[str]
+    flaky: list[str]
+    blocking: list[str]
+    flaky_evidence: dict[str, list[str]]
+    flaky_scope: str
+
+
+class SeriesFlips(Answer):
+    branch: str | None
+    environment: str | None
+    flips: Count
+    runs: Count
+
+
+class CommitConflict(Answer):
+    commit: str
+    environment: str | None
+    passed: Count
+    failed: Count
+
+
+class FlakyEvidence(Answer):
+    flips: list[SeriesFlips]
+    same_commit: list[CommitConflict]
+    passed_on_rerun: Count
+
+
+class FlakyCase(Answer):
+    test_case_id: str
+    test_case_code: str
+    score: Count
+    passed: Count
+    failed: Count
+    last_status: Literal["passing", "failing"]
+    evidence: FlakyEvidence
+    reasons: list[str]
+
+
+class FlakyScope(Answer):
+    runs: Count
+    description: str
+
+
+class FlakyPage(Page[FlakyCase]):
+    """The project's flaky cases, worst first, and the runs they were judged in."""
+
+    scope: FlakyScope
+
+
+class FailureGroup(Answer):
+    pattern: str | None
+    count: Count
+    codes: list[str]
+    statuses: dict[str, Count]
+    example: str | None
+
+
+class ProjectInfo(Answer):
+    id: str
+    key: str
+    name: str
+
+
+class TokenInfo(Answer):
+    prefix: str
+    name: str
+
+
+class Me(Answer):
+    """The token's project and scopes (``token`` is null in the embedded collector)."""
+
+    project: ProjectInfo
+    scopes: list[str]
+    token: TokenInfo | None
+
+
+class Health(Answer):
+    """Liveness: ``status`` is ``degraded`` when only the attachment storage fails."""
+
+    status: Literal["ok", "degraded", "unavailable"]
+    database: str
+    storage: Literal["ok", "unavailable"]
+
+
+class RunData(Data[Run]):
+    """A run."""
+
+
+class RunPage(Page[Run]):
+    """The project's runs, newest first."""
+
+
+class CaseData(Data[Case]):
+    """A test case."""
+
+
+class CasePage(Page[Case]):
+    """The project's test cases, ordered by code."""
+
+
+class ResultList(DataList[Result]):
+    """All results of a run (streamed)."""
+
+
+class HistoryPage(Page[HistoryResult]):
+    """A case's results across runs, newest first (by executed_at)."""
+
+
+class AttachmentList(DataList[Attachment]):
+    """A result's attachments."""
+
+
+class ComparisonData(Data[Comparison]):
+    """A run compared with its base run."""
+
+
+class FailureGroupList(DataList[FailureGroup]):
+    """A run's failures grouped by their masked message, the biggest group first."""
+
+
+class MeData(Data[Me]):
+    """The token's project and scopes."""
