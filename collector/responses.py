@@ -17,7 +17,9 @@ from collector.schemas import ResultStatus, RunStatus
 
 
 def iso(value: dt.datetime) -> str:
-    """Format a stored (naive UTC) timestamp as ISO 8601 with milliseconds and a ``Z``."""
+    """Format a timestamp (stored ones are naive UTC) as ISO 8601 in UTC with milliseconds and a ``Z``."""
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.UTC).replace(tzinfo=None)
     return value.isoformat(timespec="milliseconds") + "Z"
 
 
@@ -168,8 +170,16 @@ def _absent(value: object) -> bool:
     return value is None
 
 
+def _no_default(schema: dict) -> None:
+    schema.pop("default", None)  # never sent: the field is left out instead
+
+
 #: A reference a rejected item gave; left out when it gave none (or not as text).
-GivenReference = Annotated[str | None, WithJsonSchema({"type": "string"}), Field(exclude_if=_absent)]
+GivenReference = Annotated[
+    str | None,
+    WithJsonSchema({"type": "string"}),
+    Field(exclude_if=_absent, json_schema_extra=_no_default),
+]
 
 
 class ItemError(Answer):
