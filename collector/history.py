@@ -27,14 +27,11 @@ def _select(where: str) -> str:
     )
 
 
-def _records(case: TestCase, rows: list[tuple]) -> list[responses.HistoryResult]:
-    records = []
-    for row in rows:
-        record = dict(zip(_COLUMNS, row[: len(_COLUMNS)], strict=True))
-        record["test_case_code"] = case.code
-        record["run"] = dict(zip(_RUN_COLUMNS, row[len(_COLUMNS) :], strict=True))
-        records.append(record)
-    return responses.HISTORY.validate_python(records)
+def _record(case: TestCase, row: tuple) -> responses.HistoryResult:
+    record = dict(zip(_COLUMNS, row[: len(_COLUMNS)], strict=True))
+    record["test_case_code"] = case.code
+    record["run"] = dict(zip(_RUN_COLUMNS, row[len(_COLUMNS) :], strict=True))
+    return record
 
 
 def case_history(case: TestCase, limit: int, offset: int) -> tuple[list[responses.HistoryResult], int]:
@@ -47,7 +44,7 @@ def case_history(case: TestCase, limit: int, offset: int) -> tuple[list[response
     total_sql = f'SELECT COUNT(*) FROM "{_RESULTS}" WHERE "test_case_id" = {param}'
     total = database.execute_sql(total_sql, (case.id,)).fetchone()[0]
     rows = database.execute_sql(_select(""), (case.id, limit, offset)).fetchall()
-    return _records(case, rows), total
+    return [_record(case, row) for row in rows], total
 
 
 def latest_failure(case: TestCase) -> responses.HistoryResult | None:
@@ -55,4 +52,4 @@ def latest_failure(case: TestCase) -> responses.HistoryResult | None:
     marks = ", ".join([database.param] * len(FAILING_STATUSES))
     sql = _select(f' AND r."status" IN ({marks})')
     row = database.execute_sql(sql, (case.id, *FAILING_STATUSES, 1, 0)).fetchone()
-    return None if row is None else _records(case, [row])[0]
+    return None if row is None else _record(case, row)

@@ -1,30 +1,39 @@
 """Response bodies as pydantic models: they serialise every JSON answer and describe it in ``/openapi.json``.
 
 Models are built from what the domain returns (peewee rows and dataclasses are read by their
-attributes, raw rows as dicts) and serialised with ``model_dump_json``, or, for long listings,
-with a `TypeAdapter` over a list of them in one call. Timestamps are naive UTC datetimes
-(text as SQLite returns it is parsed) and go out as ISO 8601 with milliseconds and a ``Z``.
+attributes) and serialised with ``model_dump_json``; rows read raw are typed dicts, and a long
+listing of them goes out through a `TypeAdapter` in one call. Timestamps go out as ISO 8601 in
+UTC with milliseconds and a ``Z``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Generic, Literal, Self, TypeVar
+from typing import Annotated, Generic, Literal, NotRequired, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, TypeAdapter, WithJsonSchema
+from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
 from collector.schemas import ResultStatus, RunStatus
 
 
-def iso(value: dt.datetime) -> str:
-    """Format a timestamp (stored ones are naive UTC) as ISO 8601 in UTC with milliseconds and a ``Z``."""
+def iso(value: dt.datetime | str) -> str:
+    """Format a timestamp as ISO 8601 in UTC with milliseconds and a ``Z``.
+
+    Stored timestamps are naive UTC: a datetime, or the text SQLite returns for one when read
+    raw (``2026-05-13 12:00:00.123456``), which is reformatted without parsing it.
+    """
+    if isinstance(value, str):
+        head, _, fraction = value.replace(" ", "T", 1).partition(".")
+        return f"{head}.{(fraction + '000')[:3]}Z"
     if value.tzinfo is not None:
         value = value.astimezone(dt.UTC).replace(tzinfo=None)
     return value.isoformat(timespec="milliseconds") + "Z"
 
 
+#: A stored timestamp; text read raw from SQLite is kept as it is until it is written out.
 Timestamp = Annotated[
-    dt.datetime,
+    dt.datetime | str,
     PlainSerializer(iso, return_type=str, when_used="json"),
     WithJsonSchema({"type": "string", "format": "date-time"}),
 ]
@@ -32,7 +41,12 @@ Count = Annotated[int, Field(ge=0)]
 
 
 class Answer(BaseModel):
-    """Base of the response models: read from attributes, written with their JSON names."""
+    """Base of the response models: read from attributes, written with their JSON names.
+
+    What the domain hands over as dicts (a run's results, a case's history, the items of a
+    bulk upsert's answer) is typed by a `TypedDict` instead: pydantic serialises a list of
+    them in one call, without building a model per row.
+    """
 
     model_config = ConfigDict(from_attributes=True, serialize_by_alias=True)
 
@@ -107,7 +121,9 @@ class Case(Answer):
 CASES = TypeAdapter(list[Case])
 
 
-class Result(Answer):
+class Result(TypedDict):
+    """A result as a run lists it."""
+
     id: str
     test_case_id: str
     test_case_code: str
@@ -124,11 +140,11 @@ class Result(Answer):
     updated_at: Timestamp
 
 
-#: A run's results in one call each way: rows to models, models to JSON.
+#: A run's results, serialised in one call (as the rows were read, without a model per row).
 RESULTS = TypeAdapter(list[Result])
 
 
-class RunRef(Answer):
+class RunRef(TypedDict):
     """The run a result of a case's history belongs to."""
 
     id: str
@@ -144,9 +160,6 @@ class HistoryResult(Result):
     run: RunRef
 
 
-HISTORY = TypeAdapter(list[HistoryResult])
-
-
 class Attachment(Answer):
     """An attachment as the seed's upload response shows it (camelCase names)."""
 
@@ -157,7 +170,7 @@ class Attachment(Answer):
     created_at: Timestamp = Field(serialization_alias="createdAt")
 
 
-class Accepted(Answer):
+class Accepted(TypedDict):
     """An accepted item of a bulk upsert: the result it wrote."""
 
     id: str
@@ -166,28 +179,12 @@ class Accepted(Answer):
     status: ResultStatus
 
 
-def _absent(value: object) -> bool:
-    return value is None
-
-
-def _no_default(schema: dict) -> None:
-    schema.pop("default", None)  # never sent: the field is left out instead
-
-
-#: A reference a rejected item gave; left out when it gave none (or not as text).
-GivenReference = Annotated[
-    str | None,
-    WithJsonSchema({"type": "string"}),
-    Field(exclude_if=_absent, json_schema_extra=_no_default),
-]
-
-
-class ItemError(Answer):
+class ItemError(TypedDict):
     """A rejected item of a bulk upsert: its index in the request, the reference it gave, why."""
 
     index: int
-    test_case_code: GivenReference = None
-    test_case_id: GivenReference = None
+    test_case_code: NotRequired[str]
+    test_case_id: NotRequired[str]
     message: str
 
 
