@@ -11,6 +11,7 @@ from collector import errors, http_errors
 from collector.config import Settings, load_settings
 from collector.db import open_database
 from collector.middleware import Authentication, DatabaseSession
+from collector.migrations import upgrade
 from collector.ratelimit import TokenBuckets, WriteRateLimit
 from collector.resources.attachments import AttachmentItem, ResultAttachments, ResultItem
 from collector.resources.cases import CaseCollection, CaseItem
@@ -18,7 +19,6 @@ from collector.resources.history import CaseResults, FlakyCases, RunCompare, Run
 from collector.resources.meta import Health, Me, OpenApi
 from collector.resources.results import RunResults
 from collector.resources.runs import RunCollection, RunItem
-from collector.schema import upgrade
 from collector.storage import Storage, open_storage
 from collector.web import add_web_routes
 

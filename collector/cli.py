@@ -20,7 +20,7 @@ from collector import serve
 from collector.config import Settings, SettingsError, load_settings
 from collector.db import DatabaseURLError, open_database
 from collector.errors import CollectorError
-from collector.schema import upgrade
+from collector.migrations import upgrade
 
 #: The entry point group of commands defined outside the collector (the plugin's data commands).
 COMMANDS_GROUP = "qahub.commands"

@@ -26,10 +26,10 @@ from collector.compare import compare_run
 from collector.config import DEFAULT_DATABASE_URL, Settings, load_settings
 from collector.db import open_database
 from collector.errors import BadRequest, PayloadTooLarge, ServiceUnavailable
+from collector.migrations import upgrade
 from collector.models import RESULT_STATUSES
 from collector.projects import get_project
 from collector.results import iter_results, upsert_results
-from collector.schema import upgrade
 from collector.schemas import CaseIn, RunIn, RunPatch, describe
 from collector.storage import open_storage
 

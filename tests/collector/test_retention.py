@@ -22,13 +22,13 @@ from collector.cases import import_cases
 from collector.config import Settings
 from collector.db import open_database
 from collector.housekeeping import Housekeeper
+from collector.migrations import upgrade
 from collector.models import Attachment, PendingDeletion, Project, Result, Run, utcnow
 from collector.projects import create_project, get_project
 from collector.results import upsert_results
 from collector.retention import describe_run, expired_runs, prune, summarise
 from collector.runs import create_run
 from collector.s3storage import S3Storage
-from collector.schema import upgrade
 from collector.storage import DirectoryStorage, Storage
 from tests.support.storages import leftovers
 from tests.support.waiting import wait_until

@@ -6,8 +6,8 @@ import pytest
 
 from collector.config import Settings
 from collector.db import open_database
+from collector.migrations import HISTORY_INDEXES, LATEST_VERSION, current_version, upgrade
 from collector.models import ALL_MODELS, Project, Run, SchemaVersion
-from collector.schema import HISTORY_INDEXES, LATEST_VERSION, current_version, upgrade
 
 
 def test_upgrade_creates_the_schema_once_and_records_the_version(database_url: str) -> None:
