@@ -7,7 +7,7 @@ import orjson
 import peewee
 from playhouse.pool import MaxConnectionsExceeded
 
-from collector import errors, http_errors
+from collector import errors
 from collector.config import Settings, load_settings
 from collector.db import open_database
 from collector.middleware import Authentication, DatabaseSession
@@ -44,10 +44,10 @@ def create_app(settings: Settings, db: peewee.Database, storage: Storage | None 
     app.resp_options.media_handlers[falcon.MEDIA_JSON] = handler
     app.req_options.strip_url_path_trailing_slash = True
 
-    app.add_error_handler(Exception, http_errors.handle_unexpected)
-    app.add_error_handler(falcon.HTTPError, http_errors.handle_http_error)
-    app.add_error_handler(errors.CollectorError, http_errors.handle_collector_error)
-    app.add_error_handler((peewee.OperationalError, MaxConnectionsExceeded), http_errors.handle_database_busy)
+    app.add_error_handler(Exception, errors.handle_unexpected)
+    app.add_error_handler(falcon.HTTPError, errors.handle_http_error)
+    app.add_error_handler(errors.CollectorError, errors.handle_collector_error)
+    app.add_error_handler((peewee.OperationalError, MaxConnectionsExceeded), errors.handle_database_busy)
 
     health = Health(db, storage)
     app.add_route(f"{API}/runs", RunCollection(settings))

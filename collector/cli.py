@@ -17,9 +17,9 @@ from importlib.metadata import entry_points
 from typing import TextIO
 
 from collector import serve
-from collector.config import Settings, SettingsError, load_settings
-from collector.db import DatabaseURLError, open_database
-from collector.errors import CollectorError
+from collector.config import Settings, load_settings
+from collector.db import open_database
+from collector.errors import CollectorError, DatabaseURLError, SettingsError
 from collector.migrations import upgrade
 
 #: The entry point group of commands defined outside the collector (the plugin's data commands).

@@ -12,13 +12,10 @@ from playhouse.db_url import connect
 from playhouse.pool import PooledSqliteDatabase
 
 from collector.config import Settings
+from collector.errors import DatabaseURLError
 from collector.storage import make_private_dirs
 
 database = peewee.DatabaseProxy()
-
-
-class DatabaseURLError(ValueError):
-    """The database URL names nothing the collector can open."""
 
 
 def _sqlite_path(url: str) -> str:

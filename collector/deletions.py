@@ -20,8 +20,9 @@ from collections.abc import Iterable
 import peewee
 
 from collector.db import write_transaction
+from collector.errors import StorageError
 from collector.models import PendingDeletion, utcnow
-from collector.storage import Storage, StorageError
+from collector.storage import Storage
 
 log = logging.getLogger("collector.deletions")
 

@@ -18,8 +18,8 @@ from streaming_form_data import StreamingFormDataParser
 from streaming_form_data.parser import ParseFailedException, parse_content_boundary
 from streaming_form_data.targets import BaseTarget
 
-from collector.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
-from collector.storage import Storage, StorageError
+from collector.errors import BadRequest, PayloadTooLarge, StorageError, UnsupportedMediaType
+from collector.storage import Storage
 
 log = logging.getLogger("collector.multipart")
 

@@ -23,8 +23,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from collector.config import MIB, SettingsError
-from collector.storage import KEY_PATTERN, STALE_TEMP_S, TEMP_SUFFIX, StorageError
+from collector.config import MIB
+from collector.errors import SettingsError, StorageError
+from collector.storage import KEY_PATTERN, STALE_TEMP_S, TEMP_SUFFIX
 
 if TYPE_CHECKING:
     from botocore.response import StreamingBody

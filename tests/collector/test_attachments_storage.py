@@ -12,10 +12,10 @@ import pytest
 
 from collector.attachments import display_name, upload_limits
 from collector.config import MIB, Settings
-from collector.errors import BadRequest, PayloadTooLarge
+from collector.errors import BadRequest, PayloadTooLarge, StorageError
 from collector.multipart import Limits, receive_files
 from collector.resources.attachments import CappedReader
-from collector.storage import STALE_TEMP_S, DirectoryStorage, StorageError
+from collector.storage import STALE_TEMP_S, DirectoryStorage
 from tests.collector import attachment_samples as samples
 from tests.conftest import Api
 

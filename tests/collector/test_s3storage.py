@@ -11,9 +11,10 @@ import pytest
 import requests
 from botocore.exceptions import EndpointConnectionError
 
-from collector.config import MIB, Settings, SettingsError, load_settings
+from collector.config import MIB, Settings, load_settings
+from collector.errors import SettingsError, StorageError
 from collector.s3storage import PART_BYTES, S3Storage, is_stale, parse_s3_url
-from collector.storage import STALE_TEMP_S, StorageError, open_storage
+from collector.storage import STALE_TEMP_S, open_storage
 from tests.support.faults import closed_port_url
 from tests.support.storages import leftovers, new_bucket
 

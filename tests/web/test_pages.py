@@ -15,7 +15,8 @@ import pytest
 
 from collector import tokens
 from collector.app import create_app
-from collector.config import Settings, SettingsError
+from collector.config import Settings
+from collector.errors import SettingsError
 from collector.ids import new_ids
 from collector.models import Result, TestCase, WebSession
 from collector.projects import create_project
