@@ -13,11 +13,11 @@ from collector.db import open_database
 from collector.middleware import Authentication, DatabaseSession
 from collector.migrations import upgrade
 from collector.ratelimit import TokenBuckets, WriteRateLimit
-from collector.resources.attachments import AttachmentItem, ResultAttachments, ResultItem
+from collector.resources.attachments import AttachmentItem, ResultAttachments
 from collector.resources.cases import CaseCollection, CaseItem
 from collector.resources.history import CaseResults, FlakyCases, RunCompare, RunFailureGroups
 from collector.resources.meta import Health, Me, OpenApi
-from collector.resources.results import RunResults
+from collector.resources.results import ResultItem, RunResults
 from collector.resources.runs import RunCollection, RunItem
 from collector.storage import Storage, open_storage
 from collector.web import add_web_routes

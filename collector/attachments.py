@@ -22,10 +22,9 @@ from collector import deletions, filetypes
 from collector.config import MIB, Settings
 from collector.db import database, is_sqlite, write_transaction
 from collector.errors import NotFound, shorten
-from collector.ids import new_id
+from collector.ids import new_id, require_plausible
 from collector.models import Attachment, Project, Result, Run, iso, utcnow
 from collector.multipart import FilePart, Limits, discard, receive_files, spool_files
-from collector.runs import get_run
 from collector.storage import Storage
 
 COMPARE_CHUNK = 256 * 1024
@@ -77,15 +76,9 @@ def attachment_dict(attachment: Attachment) -> dict:
     }
 
 
-def _require_plausible(kind: str, record_id: str) -> None:
-    # No id holds a NUL, and PostgreSQL refuses NUL in any text parameter (a 500 otherwise).
-    if "\x00" in record_id:
-        raise NotFound(f"{kind} {shorten(record_id)!r} was not found")
-
-
 def get_result(project: Project, result_id: str) -> Result:
     """Return the project's result ``result_id``; another project's result is 'not found'."""
-    _require_plausible("Result", result_id)
+    require_plausible("Result", result_id)
     result = (
         Result.select(Result.id, Result.run)
         .join(Run)
@@ -266,7 +259,7 @@ def list_attachments(project: Project, result_id: str) -> list[Attachment]:
 
 def get_attachment(project: Project, attachment_id: str) -> Attachment:
     """Return the project's attachment ``attachment_id``; another project's is 'not found'."""
-    _require_plausible("Attachment", attachment_id)
+    require_plausible("Attachment", attachment_id)
     attachment = (
         Attachment.select(Attachment)
         .join(Result)
@@ -293,41 +286,9 @@ def open_attachment(storage: Storage, attachment: Attachment) -> BinaryIO:
         raise NotFound(f"The file of attachment '{attachment.id}' is missing") from ex
 
 
-def delete_run(project: Project, run_id: str, storage: Storage) -> None:
-    """Delete a run with its results and attachments; remove the files once committed."""
-    _require_plausible("Run", run_id)
-    with write_transaction():
-        keys = delete_run_rows(get_run(project, run_id).id)
-    deletions.remove_files(storage, keys)
-
-
-def delete_run_rows(run_id: str) -> list[str]:
-    """Delete a run's rows, listing its files for removal; return their keys (inside a transaction)."""
-    keys = delete_result_rows(Result.select(Result.id).where(Result.run == run_id))
-    Run.delete().where(Run.id == run_id).execute()
-    return keys
-
-
 def delete_result(project: Project, result_id: str, storage: Storage) -> None:
     """Delete a result with its attachments; remove the files once committed."""
     with write_transaction():
         result = get_result(project, result_id)
-        keys = delete_result_rows(Result.select(Result.id).where(Result.id == result.id))
+        keys = deletions.delete_result_rows(Result.select(Result.id).where(Result.id == result.id))
     deletions.remove_files(storage, keys)
-
-
-def delete_result_rows(results: peewee.Select) -> list[str]:
-    """Delete ``results`` and their attachments, listing the files for removal; return their keys.
-
-    Runs inside the caller's transaction. On PostgreSQL the result rows are locked first, so
-    an upload racing with the delete cannot add an attachment (and a file) that the delete
-    would not see. SQLite writers are serialised by the write transaction already.
-    """
-    if not is_sqlite(database):
-        database.execute(results.clone().for_update())
-    owned = Attachment.result.in_(results)
-    keys = [key for (key,) in Attachment.select(Attachment.storage_key).where(owned).tuples()]
-    deletions.schedule(keys)
-    Attachment.delete().where(owned).execute()
-    Result.delete().where(Result.id.in_(results)).execute()
-    return keys

@@ -1,4 +1,4 @@
-"""``/results/{id}/attachments``, ``/attachments/{id}`` and ``DELETE /results/{id}``."""
+"""``/results/{id}/attachments`` and ``/attachments/{id}``: upload, list and download files."""
 
 from __future__ import annotations
 
@@ -129,14 +129,3 @@ def send_attachment(
             "Cache-Control": "private",
         }
     )
-
-
-class ResultItem:
-    """``DELETE /results/{id}``: remove a result, its attachments and their files."""
-
-    def __init__(self, storage: Storage) -> None:
-        self.storage = storage
-
-    def on_delete(self, req: falcon.Request, resp: falcon.Response, result_id: str) -> None:
-        attachments.delete_result(req.context.project, result_id, self.storage)
-        resp.status = falcon.HTTP_204

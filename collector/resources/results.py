@@ -1,15 +1,16 @@
-"""``/runs/{id}/results``: list a run's results, bulk-upsert new ones."""
+"""``/runs/{id}/results`` and ``/results/{id}``: list a run's results, bulk-upsert new ones, delete one."""
 
 from __future__ import annotations
 
 import falcon
 
-from collector import results
+from collector import attachments, results
 from collector.config import Settings
 from collector.errors import BadRequest, PayloadTooLarge
 from collector.models import RESULT_STATUSES
 from collector.resources.common import read_json
 from collector.runs import get_run
+from collector.storage import Storage
 
 #: JSON values a batch may hold per result it may carry (each result has a dozen fields).
 VALUES_PER_RESULT = 64
@@ -45,3 +46,14 @@ class RunResults:
         outcome = results.upsert_results(req.context.project, run_id, items)
         resp.status = falcon.HTTP_201 if not outcome.errors else falcon.HTTP_207
         resp.media = {"data": outcome.accepted, "errors": outcome.errors}
+
+
+class ResultItem:
+    """``DELETE /results/{id}``: remove a result, its attachments and their files."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, result_id: str) -> None:
+        attachments.delete_result(req.context.project, result_id, self.storage)
+        resp.status = falcon.HTTP_204
