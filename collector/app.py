@@ -9,9 +9,8 @@ from playhouse.pool import MaxConnectionsExceeded
 
 from collector import errors
 from collector.config import Settings, load_settings
-from collector.db import open_database
 from collector.middleware import Authentication, DatabaseSession
-from collector.migrations import upgrade
+from collector.migrations import open_upgraded
 from collector.ratelimit import TokenBuckets, WriteRateLimit
 from collector.resources.attachments import AttachmentItem, ResultAttachments
 from collector.resources.cases import CaseCollection, CaseItem
@@ -73,6 +72,4 @@ def create_app(settings: Settings, db: peewee.Database, storage: Storage | None 
 def get_app() -> falcon.App:
     """Build the app from the environment (for WSGI servers: ``collector.app:get_app()``)."""
     settings = load_settings()
-    db = open_database(settings)
-    upgrade(db)
-    return create_app(settings, db)
+    return create_app(settings, open_upgraded(settings))

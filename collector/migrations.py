@@ -11,7 +11,8 @@ from collections.abc import Callable
 
 import peewee
 
-from collector.db import is_sqlite, write_transaction
+from collector.config import Settings
+from collector.db import is_sqlite, open_database, write_transaction
 from collector.models import ALL_MODELS, PendingDeletion, Project, Result, Run, SchemaVersion, WebSession
 
 DEFAULT_PROJECT_KEY = "default"
@@ -104,3 +105,10 @@ def upgrade(db: peewee.Database) -> int:
             SchemaVersion.delete().execute()
             SchemaVersion.create(version=version)
     return start
+
+
+def open_upgraded(settings: Settings) -> peewee.Database:
+    """Open the database ``settings`` name with its schema at :data:`LATEST_VERSION`."""
+    db = open_database(settings)
+    upgrade(db)
+    return db
