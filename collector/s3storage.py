@@ -214,19 +214,6 @@ class S3Storage:
                     )
         return failed
 
-    def exists(self, key: str) -> bool:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            self.client.head_object(Bucket=self.bucket, Key=self.object_key(key))
-        except ClientError as ex:
-            if _error_code(ex) in _MISSING:
-                return False
-            raise StorageError(f"Looking up {key} in the object store failed: {_reason(ex)}") from ex
-        except BotoCoreError as ex:
-            raise StorageError(f"Looking up {key} in the object store failed: {ex}") from ex
-        return True
-
     def check(self) -> None:
         """Raise `StorageError` unless the bucket answers with these credentials."""
         from botocore.exceptions import BotoCoreError, ClientError

@@ -60,10 +60,6 @@ class Storage(Protocol):
         """Remove the bytes under each key (missing is fine); return why each failure failed."""
         ...
 
-    def exists(self, key: str) -> bool:
-        """Tell whether bytes are stored under ``key``."""
-        ...
-
     def check(self) -> None:
         """Raise `StorageError` unless the storage can be read and written now."""
         ...
@@ -157,9 +153,6 @@ class DirectoryStorage:
             except OSError as ex:
                 failed[key] = str(ex)
         return failed
-
-    def exists(self, key: str) -> bool:
-        return self.path_for(key).is_file()
 
     def check(self) -> None:
         try:
