@@ -651,3 +651,11 @@ def test_a_run_of_50000_results_renders_its_first_page(api: Api) -> None:
     assert f"1{DASH}200 of 50,000" in response.text
     assert rows(response.text)[0] == ("TC-000007", "FAILED")
     assert browser.get("/").status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/runs/a%00b", "/cases/a%00b", "/web/attachments/a%00b"])
+def test_a_nul_in_a_pages_reference_is_not_found_before_any_query(api: Api, path: str) -> None:
+    response = signed_in(api).get(path)
+
+    assert response.status_code == 404
+    assert response.json["error"]["code"] == "not_found"
