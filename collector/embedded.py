@@ -120,13 +120,6 @@ class EmbeddedCollector:
         with self._session():
             return list(iter_results(runs.get_run(self.project, run_id), status))
 
-    def me(self) -> dict:
-        return {
-            "project": {"id": self.project.id, "key": self.project.key, "name": self.project.name},
-            "scopes": ["read", "write"],
-            "token": None,
-        }
-
     def case_codes(self) -> set[str]:
         """The code of every test case of the project."""
         with self._session():
