@@ -25,11 +25,10 @@ from collector import cases, flaky, runs
 from collector.compare import compare_run
 from collector.config import DEFAULT_DATABASE_URL, Settings, load_settings
 from collector.db import open_database
-from collector.errors import BadRequest, PayloadTooLarge, ServiceUnavailable
+from collector.errors import BadRequest, ServiceUnavailable
 from collector.migrations import upgrade
-from collector.models import RESULT_STATUSES
 from collector.projects import get_project
-from collector.results import iter_results, upsert_results
+from collector.results import batch_items, iter_results, status_filter, upsert_results
 from collector.schemas import CaseIn, RunIn, RunPatch, describe
 from collector.storage import open_storage
 
@@ -115,8 +114,7 @@ class EmbeddedCollector:
 
     def list_results(self, run_id: str, status: str | None = None) -> list[dict]:
         """A run's results like ``GET /runs/{id}/results[?status=]``."""
-        if status is not None and status not in RESULT_STATUSES:
-            raise BadRequest(f"status must be one of {', '.join(RESULT_STATUSES)}")
+        status = status_filter(status)
         with self._session():
             return list(iter_results(runs.get_run(self.project, run_id), status))
 
@@ -138,14 +136,9 @@ class EmbeddedCollector:
 
     def post_results(self, run_id: str, results: list[dict]) -> tuple[int, list[dict], list[dict]]:
         """Bulk-upsert like ``POST /runs/{id}/results``; return ``(status, accepted, errors)``."""
-        if not results:
-            raise BadRequest('"results" is empty: send at least one result')
-        if len(results) > self.settings.max_batch:
-            raise PayloadTooLarge(
-                f"{len(results)} results in one request; the limit is {self.settings.max_batch}"
-            )
+        items = batch_items({"results": results}, self.settings.max_batch)
         with self._session():
-            outcome = upsert_results(self.project, run_id, results)
+            outcome = upsert_results(self.project, run_id, items)
         return (207 if outcome.errors else 201), outcome.accepted, outcome.errors
 
     def compare(self, run_id: str, base_id: str | None = None, window: int = flaky.DEFAULT_WINDOW) -> dict:

@@ -6,8 +6,6 @@ import falcon
 
 from collector import attachments, results
 from collector.config import Settings
-from collector.errors import BadRequest, PayloadTooLarge
-from collector.models import RESULT_STATUSES
 from collector.resources.common import read_json
 from collector.runs import get_run
 from collector.storage import Storage
@@ -22,9 +20,7 @@ class RunResults:
         self.db = db
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, run_id: str) -> None:
-        status = req.get_param("status")
-        if status is not None and status not in RESULT_STATUSES:
-            raise BadRequest(f"status must be one of {', '.join(RESULT_STATUSES)}")
+        status = results.status_filter(req.get_param("status"))
         run = get_run(req.context.project, run_id)
         resp.content_type = falcon.MEDIA_JSON
         req.context.db_streaming = True  # the stream gives the connection back when done
@@ -34,15 +30,7 @@ class RunResults:
         # Each item has a dozen fields; unknown ones are ignored but parsed, so allow plenty.
         max_values = self.settings.max_batch * VALUES_PER_RESULT + VALUES_PER_RESULT
         body = read_json(req, self.settings.max_body_bytes, max_values)
-        if not isinstance(body, dict) or not isinstance(body.get("results"), list):
-            raise BadRequest('The body must be an object with a "results" list')
-        items = body["results"]
-        if not items:
-            raise BadRequest('"results" is empty: send at least one result')
-        if len(items) > self.settings.max_batch:
-            raise PayloadTooLarge(
-                f"{len(items)} results in one request; the limit is {self.settings.max_batch}"
-            )
+        items = results.batch_items(body, self.settings.max_batch)
         outcome = results.upsert_results(req.context.project, run_id, items)
         resp.status = falcon.HTTP_201 if not outcome.errors else falcon.HTTP_207
         resp.media = {"data": outcome.accepted, "errors": outcome.errors}
