@@ -5,10 +5,10 @@ from __future__ import annotations
 import falcon
 import orjson
 import peewee
-from playhouse.pool import MaxConnectionsExceeded
 
 from collector import errors
 from collector.config import Settings, load_settings
+from collector.db import UNAVAILABLE
 from collector.middleware import Authentication, DatabaseSession
 from collector.migrations import open_upgraded
 from collector.ratelimit import TokenBuckets, WriteRateLimit
@@ -46,7 +46,7 @@ def create_app(settings: Settings, db: peewee.Database, storage: Storage | None 
     app.add_error_handler(Exception, errors.handle_unexpected)
     app.add_error_handler(falcon.HTTPError, errors.handle_http_error)
     app.add_error_handler(errors.CollectorError, errors.handle_collector_error)
-    app.add_error_handler((peewee.OperationalError, MaxConnectionsExceeded), errors.handle_database_busy)
+    app.add_error_handler(UNAVAILABLE, errors.handle_database_busy)
 
     health = Health(db, storage)
     app.add_route(f"{API}/runs", RunCollection(settings))

@@ -1,11 +1,18 @@
 """The one door through which the pytest plugin runs the collector in its own process.
 
-`EmbeddedCollector` offers what the plugin's HTTP client offers — runs, cases, the bulk
-upsert, a run's results, attachments — by calling the same domain functions (and the same
-request validation) the HTTP resources call, on ``QAHUB_DATABASE_URL`` (default
-``.qahub/qahub.db`` under ``root``). No socket, no token: everything belongs to one project,
-the default one unless a key is given. Errors are :class:`collector.errors.CollectorError`
-subclasses, as over HTTP.
+What the door offers (``__all__``), and all the plugin may import from ``collector``:
+
+- `embedded_settings` (``root``, ``database_url``): the environment's settings, with the
+  database and attachments under ``root/.qahub/`` unless ``QAHUB_DATABASE_URL`` and
+  ``QAHUB_STORAGE_DIR`` say otherwise.
+- `EmbeddedCollector` (``settings``, ``project``): what the plugin's HTTP client offers — runs,
+  cases, the bulk upsert, a run's results, comparisons, attachments — as method calls on the
+  same domain functions (and the same request checks) the HTTP resources call. No socket, no
+  token: everything belongs to one project, the default one unless a key is given.
+- `CollectorError`: every failure of opening or using it — a bad setting or database URL
+  (`SettingsError`, `DatabaseURLError`: 400), a database that is locked or unreachable (503),
+  anything the API would refuse — is a subclass with the HTTP ``status`` (an int), ``code``
+  and ``message`` the API would answer with, so one mapping by status covers them all.
 """
 
 from __future__ import annotations
@@ -18,21 +25,31 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
-import peewee
 from pydantic import BaseModel, ValidationError
 
 from collector import cases, flaky, runs
 from collector.compare import compare_run
 from collector.config import DEFAULT_DATABASE_URL, Settings, load_settings
-from collector.db import open_database
-from collector.errors import BadRequest, ServiceUnavailable
-from collector.migrations import upgrade
+from collector.db import UNAVAILABLE
+from collector.errors import BadRequest, CollectorError, DatabaseURLError, ServiceUnavailable, SettingsError
+from collector.migrations import open_upgraded
 from collector.projects import get_project
 from collector.results import batch_items, iter_results, status_filter, upsert_results
 from collector.schemas import CaseIn, RunIn, RunPatch, describe
 from collector.storage import open_storage
 
+__all__ = ["CollectorError", "DatabaseURLError", "EmbeddedCollector", "SettingsError", "embedded_settings"]
+
 _Body = TypeVar("_Body", bound=BaseModel)
+
+
+@contextmanager
+def _database_available() -> Iterator[None]:
+    """Turn a locked or unreachable database into a 503, worth another try later, as over HTTP."""
+    try:
+        yield
+    except UNAVAILABLE as ex:
+        raise ServiceUnavailable(f"The database is unavailable: {ex}") from ex
 
 
 def embedded_settings(root: Path, database_url: str | None = None) -> Settings:
@@ -55,15 +72,15 @@ class EmbeddedCollector:
 
     def __init__(self, settings: Settings, project: str | None = None) -> None:
         self.settings = settings
-        self.db = open_database(settings)
-        upgrade(self.db)
-        self.storage = open_storage(settings)
         self._lock = threading.Lock()  # the plugin writes from one sender thread; be safe anyway
+        with _database_available():
+            self.db = open_upgraded(settings)
         try:
+            self.storage = open_storage(settings)
             with self._session():
                 self.project = get_project(project)
-        except Exception:
-            self.db.close_all()  # no such project: leave no connection open behind the error
+        except BaseException:
+            self.db.close_all()  # leave no connection open behind the error
             raise
 
     @property
@@ -73,12 +90,8 @@ class EmbeddedCollector:
 
     @contextmanager
     def _session(self) -> Iterator[None]:
-        try:
-            with self._lock, self.db.connection_context():
-                yield
-        except peewee.OperationalError as ex:
-            # A locked or unreachable database is worth another try later, like a 503.
-            raise ServiceUnavailable(f"The database is unavailable: {ex}") from ex
+        with _database_available(), self._lock, self.db.connection_context():
+            yield
 
     def ensure_run(self, run_id: str) -> dict:
         """Return run ``run_id``, creating it on first use."""
@@ -159,6 +172,7 @@ class EmbeddedCollector:
             return [attachments.attachment_dict(a) for a in stored]
 
     def close(self) -> None:
+        """Close every database connection it holds."""
         self.db.close_all()
 
 

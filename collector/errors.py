@@ -93,6 +93,10 @@ class DatabaseURLError(SettingsError):
     """The database URL names nothing the collector can open."""
 
 
+class DatabaseTooNew(SettingsError):
+    """The database was upgraded by a newer collector than this one."""
+
+
 class StorageError(ServiceUnavailable):
     """The attachment store cannot be used right now (503 with ``Retry-After``: try again).
 
