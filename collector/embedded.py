@@ -17,17 +17,16 @@ What the door offers (``__all__``), and all the plugin may import from ``collect
 
 from __future__ import annotations
 
-import io
 import os
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import BinaryIO, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from collector import cases, flaky, runs
+from collector import attachments, cases, flaky, runs
 from collector.compare import compare_run
 from collector.config import DEFAULT_DATABASE_URL, Settings, load_settings
 from collector.db import UNAVAILABLE
@@ -159,16 +158,15 @@ class EmbeddedCollector:
         with self._session():
             return compare_run(self.project, run_id, base_id, window).as_dict()
 
-    def upload_attachment(self, result_id: str, files: Sequence[tuple[str, bytes]]) -> list[dict]:
-        """Attach ``(file name, content)`` pairs to a result, like ``POST /results/{id}/attachments``."""
-        # Imported here: the multipart stack behind it adds a quarter of a second to every
-        # pytest session's start, and most sessions upload nothing.
-        from collector import attachments
+    def upload_attachment(self, result_id: str, files: Sequence[tuple[str, BinaryIO]]) -> list[dict]:
+        """Attach ``(file name, open binary file)`` pairs to a result like ``POST /results/{id}/attachments``.
 
-        streams = [(name, io.BytesIO(content)) for name, content in files]
+        Each file is read a chunk at a time, never whole, through the checks an HTTP upload
+        passes (size limit, type, duplicates); the caller closes the files.
+        """
         limits = attachments.upload_limits(self.settings)
         with self._session():
-            stored = attachments.attach_files(self.project, result_id, streams, self.storage, limits)
+            stored = attachments.attach_files(self.project, result_id, files, self.storage, limits)
             return [attachments.attachment_dict(a) for a in stored]
 
     def close(self) -> None:

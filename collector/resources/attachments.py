@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import unicodedata
+from functools import partial
 from typing import BinaryIO
 from urllib.parse import quote
 
 import falcon
 
-from collector import attachments
+from collector import attachments, multipart
 from collector.config import Settings
 from collector.models import Attachment
 from collector.storage import Storage
@@ -74,15 +75,8 @@ class ResultAttachments:
         resp.media = {"data": [attachments.attachment_dict(a) for a in found]}
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, result_id: str) -> None:
-        saved = attachments.upload(
-            req.context.project,
-            result_id,
-            req.bounded_stream,
-            req.content_type,
-            req.content_length,
-            self.storage,
-            self.limits,
-        )
+        body = partial(multipart.receive_files, req.bounded_stream, req.content_type, req.content_length)
+        saved = attachments.upload(req.context.project, result_id, body, self.storage, self.limits)
         resp.status = falcon.HTTP_201
         resp.media = {"data": [attachments.attachment_dict(a) for a in saved]}
 
