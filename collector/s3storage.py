@@ -6,8 +6,9 @@ from the standard AWS settings boto3 reads (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_
 roles), so the collector has no secret settings of its own. boto3 is the optional extra ``s3``.
 
 An upload is spooled to a local temporary file first, as with the directory (a file is known to
-be whole and of an allowed type only once its last byte is in), and then sent from that file: in one ``PUT`` up to 8 MiB, as a multipart
-upload of 8 MiB parts above, one part at a time, so memory stays bounded whatever the size.
+be whole and of an allowed type only once its last byte is in), and then sent from that file:
+in one ``PUT`` up to 8 MiB, as a multipart upload of 8 MiB parts above, one part at a time, so
+memory stays bounded whatever the size.
 An object appears whole or not at all; a multipart upload that fails is aborted, and one left
 by a killed process is aborted by the next collector to start (after an hour).
 """
