@@ -26,9 +26,9 @@ CHUNK_BYTES = 64 * 1024
 _LABEL_CHARS = 100
 
 
-def label(client_name: str | None, default: str = "file") -> str:
+def _label(client_name: str | None) -> str:
     """Name a file in a message, briefly (the name is the client's, unchecked)."""
-    name = client_name or default
+    name = client_name or "file"
     return name if len(name) <= _LABEL_CHARS else name[:_LABEL_CHARS] + "…"
 
 
@@ -83,7 +83,7 @@ class Intake:
         received.size += len(chunk)
         if received.size > limit:
             raise PayloadTooLarge(
-                f"'{label(received.client_name)}' exceeds the limit of {limit} bytes per file"
+                f"'{_label(received.client_name)}' exceeds the limit of {limit} bytes per file"
             )
         try:
             self._handle.write(chunk)
@@ -111,7 +111,7 @@ class Intake:
         """Return the files, once all are in, refusing an empty one."""
         for received in self.files:
             if received.size == 0:
-                raise BadRequest(f"'{label(received.client_name)}' is empty")
+                raise BadRequest(f"'{_label(received.client_name)}' is empty")
         return self.files
 
     def _close_handle(self) -> None:
