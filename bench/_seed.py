@@ -13,11 +13,11 @@ import peewee
 from collector.config import Settings
 from collector.db import database, is_sqlite, open_database
 from collector.ids import new_id
+from collector.migrations import upgrade
 from collector.models import Project, TestCase
 from collector.projects import get_project
 from collector.results import _db_time, upsert_results
 from collector.runs import create_run
-from collector.schema import upgrade
 
 SEED_BATCH = 1000
 

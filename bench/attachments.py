@@ -29,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _server
 
-from collector.filetypes import CHUNK_BYTES
+from collector.intake import CHUNK_BYTES
 
 MIB = 1024 * 1024
 BOUNDARY = "benchBoundary0123456789"

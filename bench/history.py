@@ -37,9 +37,9 @@ from collector.app import create_app
 from collector.config import Settings
 from collector.db import database, is_sqlite, open_database
 from collector.ids import new_ids
+from collector.migrations import upgrade
 from collector.models import Result, Run, TestCase
 from collector.projects import get_project
-from collector.schema import upgrade
 from tests.support.statements import statements
 
 START = dt.datetime(2026, 1, 1)

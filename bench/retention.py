@@ -33,7 +33,7 @@ from collector.config import Settings
 from collector.models import Result, Run, utcnow
 from collector.results import upsert_results
 from collector.retention import BATCH_SIZE, prune
-from collector.runs import create_run
+from collector.runs import create_run, delete_run
 from collector.storage import DirectoryStorage
 
 BASELINE_S = 3.0
@@ -116,7 +116,7 @@ def main() -> None:
                 start = time.perf_counter()
                 with seeder.db.connection_context():
                     if label.startswith("DELETE"):
-                        attachments.delete_run(seeder.project, old, storage)
+                        delete_run(seeder.project, old, storage)
                     else:
                         prune(storage, 30)
                 took = time.perf_counter() - start

@@ -5,20 +5,19 @@ from __future__ import annotations
 import falcon
 import orjson
 import peewee
-from playhouse.pool import MaxConnectionsExceeded
 
-from collector import errors, http_errors
+from collector import errors
 from collector.config import Settings, load_settings
-from collector.db import open_database
+from collector.db import UNAVAILABLE
 from collector.middleware import Authentication, DatabaseSession
+from collector.migrations import open_upgraded
 from collector.ratelimit import TokenBuckets, WriteRateLimit
-from collector.resources.attachments import AttachmentItem, ResultAttachments, ResultItem
+from collector.resources.attachments import AttachmentItem, ResultAttachments
 from collector.resources.cases import CaseCollection, CaseItem
 from collector.resources.history import CaseResults, FlakyCases, RunCompare, RunFailureGroups
 from collector.resources.meta import Health, Me, OpenApi
-from collector.resources.results import RunResults
+from collector.resources.results import ResultItem, RunResults
 from collector.resources.runs import RunCollection, RunItem
-from collector.schema import upgrade
 from collector.storage import Storage, open_storage
 from collector.web import add_web_routes
 
@@ -44,10 +43,10 @@ def create_app(settings: Settings, db: peewee.Database, storage: Storage | None 
     app.resp_options.media_handlers[falcon.MEDIA_JSON] = handler
     app.req_options.strip_url_path_trailing_slash = True
 
-    app.add_error_handler(Exception, http_errors.handle_unexpected)
-    app.add_error_handler(falcon.HTTPError, http_errors.handle_http_error)
-    app.add_error_handler(errors.CollectorError, http_errors.handle_collector_error)
-    app.add_error_handler((peewee.OperationalError, MaxConnectionsExceeded), http_errors.handle_database_busy)
+    app.add_error_handler(Exception, errors.handle_unexpected)
+    app.add_error_handler(falcon.HTTPError, errors.handle_http_error)
+    app.add_error_handler(errors.CollectorError, errors.handle_collector_error)
+    app.add_error_handler(UNAVAILABLE, errors.handle_database_busy)
 
     health = Health(db, storage)
     app.add_route(f"{API}/runs", RunCollection(settings))
@@ -73,6 +72,4 @@ def create_app(settings: Settings, db: peewee.Database, storage: Storage | None 
 def get_app() -> falcon.App:
     """Build the app from the environment (for WSGI servers: ``collector.app:get_app()``)."""
     settings = load_settings()
-    db = open_database(settings)
-    upgrade(db)
-    return create_app(settings, db)
+    return create_app(settings, open_upgraded(settings))

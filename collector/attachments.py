@@ -1,19 +1,21 @@
-"""Attachments of results: streamed upload, typing, storage, listing, and deletion with files.
+"""Attachments of results: upload, duplicate check, storage, listing, and deletion with files.
 
-An upload is all or nothing: every ``file`` part must be complete, within the limits and of an
-allowed type, or the whole request is refused and no file stays behind. Files are stored
-before their rows are inserted, so a row never points at a missing or half-written file; if
-the insert fails, the files are removed again. Deleting a run or a result removes its rows in
-one transaction and its files after that transaction commits; `collector.deletions` keeps the
-list of files to remove, so none is forgotten when a removal fails.
+An upload is all or nothing: every file must be complete, within the limits and of an allowed
+type (checked as it streams in, `collector.intake`), or the whole upload is refused and no
+file stays behind. Files are stored before their rows are inserted, so a row never points at
+a missing or half-written file; if the insert fails, the files are removed again. Deleting a
+result (or a run, `collector.runs`) removes its rows in one transaction and its files after
+that transaction commits; `collector.deletions` keeps the list of files to remove, so none is
+forgotten when a removal fails.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import BinaryIO
 
 import peewee
@@ -21,11 +23,10 @@ import peewee
 from collector import deletions, filetypes
 from collector.config import MIB, Settings
 from collector.db import database, is_sqlite, write_transaction
-from collector.errors import NotFound, shorten
-from collector.ids import new_id
+from collector.errors import BadRequest, NotFound, shorten
+from collector.ids import new_id, require_plausible
+from collector.intake import Intake, Limits, ReceivedFile
 from collector.models import Attachment, Project, Result, Run, utcnow
-from collector.multipart import FilePart, Limits, discard, receive_files, spool_files
-from collector.runs import get_run
 from collector.storage import Storage
 
 COMPARE_CHUNK = 256 * 1024
@@ -35,7 +36,7 @@ log = logging.getLogger("collector.attachments")
 
 MAX_FILES_PER_REQUEST = 20
 #: A request may carry up to this many maximum-size files (plus multipart overhead); the same
-#: figure caps the request body at waitress (see ``cmd_serve``).
+#: figure caps the request body at waitress (see `collector.serve.command`).
 FULL_FILES_PER_REQUEST = 4
 MULTIPART_OVERHEAD = MIB
 MAX_NAME_CHARS = 255
@@ -66,15 +67,11 @@ def display_name(client_name: str | None) -> str:
     return name
 
 
-def _require_plausible(kind: str, record_id: str) -> None:
-    # No id holds a NUL, and PostgreSQL refuses NUL in any text parameter (a 500 otherwise).
-    if "\x00" in record_id:
-        raise NotFound(f"{kind} {shorten(record_id)!r} was not found")
 
 
 def get_result(project: Project, result_id: str) -> Result:
     """Return the project's result ``result_id``; another project's result is 'not found'."""
-    _require_plausible("Result", result_id)
+    require_plausible("Result", result_id)
     result = (
         Result.select(Result.id, Result.run)
         .join(Run)
@@ -87,17 +84,18 @@ def get_result(project: Project, result_id: str) -> Result:
 
 
 def upload(
-    project: Project,
-    result_id: str,
-    body: BinaryIO,
-    content_type: str | None,
-    content_length: int | None,
-    storage: Storage,
-    limits: Limits,
+    project: Project, result_id: str, receive: Callable[[Intake], None], storage: Storage, limits: Limits
 ) -> list[Attachment]:
-    """Receive a multipart body's ``file`` parts and attach them all to a result, or none."""
+    """Attach every file ``receive`` streams into an intake to a result: all of them, or none.
+
+    ``receive`` is how the files come in: `collector.multipart.receive_files` reads an HTTP
+    body, `attach_files` hands over open files. Either way each file goes through the same
+    intake (size limit, type, digest, as it streams) and the same storing and duplicate check.
+    """
     result = get_result(project, result_id)
-    return _attach(result.id, receive_files(body, content_type, content_length, storage, limits), storage)
+    with Intake(storage, limits) as intake:
+        receive(intake)
+        return _attach(result.id, intake.received(), storage)
 
 
 def attach_files(
@@ -107,44 +105,45 @@ def attach_files(
     storage: Storage,
     limits: Limits,
 ) -> list[Attachment]:
-    """Attach ``(file name, readable stream)`` pairs to a result without HTTP (embedded use).
+    """Attach ``(file name, open binary file)`` pairs to a result, each streamed in (no HTTP).
 
-    The same limits, type checks and all-or-nothing rule as :func:`upload` apply.
+    The same limits, type checks, duplicate check and all-or-nothing rule as an HTTP upload apply.
     """
-    result = get_result(project, result_id)
-    return _attach(result.id, spool_files(files, storage, limits), storage)
+
+    def receive(intake: Intake) -> None:
+        if not files:
+            raise BadRequest("No file to attach")
+        for name, source in files:
+            intake.add(name, source)
+
+    return upload(project, result_id, receive, storage, limits)
 
 
-def _attach(result_id: str, parts: list[FilePart], storage: Storage) -> list[Attachment]:
-    """Type-check received parts and store them all, or none; their temp files never remain."""
-    try:
-        now = utcnow()
-        rows = []
-        for index, part in enumerate(parts):
-            name = display_name(part.client_name)
-            with open(part.temp_path, "rb") as handle:
-                kind = filetypes.detect(handle, name)
-            attachment_id = new_id()
-            rows.append(
-                Attachment(
-                    id=attachment_id,
-                    result=result_id,
-                    file_name=name,
-                    mime_type=kind.mime,
-                    size=part.size,
-                    storage_key=attachment_id,
-                    # A microsecond apart, so a request's files list in the order they were sent.
-                    created_at=now + dt.timedelta(microseconds=index),
-                )
+def _attach(result_id: str, files: list[ReceivedFile], storage: Storage) -> list[Attachment]:
+    """Type-check received files and store them all, or none."""
+    now = utcnow()
+    rows = []
+    for index, received in enumerate(files):
+        name = display_name(received.client_name)
+        kind = received.sniffer.kind(name, received.open)
+        attachment_id = new_id()
+        rows.append(
+            Attachment(
+                id=attachment_id,
+                result=result_id,
+                file_name=name,
+                mime_type=kind.mime,
+                size=received.size,
+                storage_key=attachment_id,
+                # A microsecond apart, so a request's files list in the order they were sent.
+                created_at=now + dt.timedelta(microseconds=index),
             )
-        return _store(result_id, rows, parts, storage)
-    finally:
-        for part in parts:
-            discard(storage, part)
+        )
+    return _store(result_id, rows, files, storage)
 
 
 def _store(
-    result_id: str, rows: list[Attachment], parts: list[FilePart], storage: Storage
+    result_id: str, rows: list[Attachment], files: list[ReceivedFile], storage: Storage
 ) -> list[Attachment]:
     """Store the files, then insert their rows; remove the files again if anything fails.
 
@@ -158,10 +157,11 @@ def _store(
     copies: dict[int, Attachment] = {}
     done = False
     try:
-        for row, part in zip(rows, parts, strict=True):
-            storage.save_from_temp(part.temp_path, row.storage_key)
+        for row, received in zip(rows, files, strict=True):
+            storage.save_from_temp(received.temp_path, row.storage_key)
+        digests = [received.digest.hexdigest() for received in files]
         try:
-            copies = _insert_new(result_id, rows, storage)
+            copies = _insert_new(result_id, rows, digests, storage)
         except peewee.IntegrityError as ex:  # the result was deleted meanwhile
             raise NotFound(f"Result '{shorten(result_id)}' was not found") from ex
         done = True
@@ -172,13 +172,16 @@ def _store(
     return [copies.get(index, row) for index, row in enumerate(rows)]
 
 
-def _insert_new(result_id: str, rows: list[Attachment], storage: Storage) -> dict[int, Attachment]:
+def _insert_new(
+    result_id: str, rows: list[Attachment], digests: list[str], storage: Storage
+) -> dict[int, Attachment]:
     """Insert the rows whose file the result does not hold yet; return the others' earlier copies.
 
     A client that retries an upload whose answer it never got (a dropped connection, a
     timeout) sends the same file again; answering with the attachment it already made keeps
     retried uploads from duplicating. Comparing the bytes reads every earlier file of the same
-    name, type and size, which can take seconds, so it happens before the write transaction:
+    name, type and size (the new files' digests were taken as they came in), which can take
+    seconds, so it happens before the write transaction:
     holding SQLite's write lock meanwhile would stall every other writer of every project.
     Inside the transaction only the rows are checked: if an upload racing this one added a
     candidate since, its bytes are compared too (outside again) before inserting.
@@ -187,7 +190,7 @@ def _insert_new(result_id: str, rows: list[Attachment], storage: Storage) -> dic
     copies: dict[int, Attachment] = {}
     for attempt in range(1, COPY_CHECK_ROUNDS + 1):
         candidates = _candidates(result_id, rows, compared)
-        _match_copies(rows, candidates, storage, copies)
+        _match_copies(rows, digests, candidates, storage, copies)
         compared.update(old.id for old in candidates)
         with write_transaction():
             found = Result.select(Result.id).where(Result.id == result_id)
@@ -218,32 +221,42 @@ def _candidates(result_id: str, rows: list[Attachment], compared: set[str]) -> l
 
 
 def _match_copies(
-    rows: list[Attachment], candidates: list[Attachment], storage: Storage, copies: dict[int, Attachment]
+    rows: list[Attachment],
+    digests: list[str],
+    candidates: list[Attachment],
+    storage: Storage,
+    copies: dict[int, Attachment],
 ) -> None:
     """Add to ``copies`` each unmatched row whose bytes equal a candidate's (each used once)."""
     used = {old.id for old in copies.values()}
+    read: dict[str, str | None] = {}  # each candidate's digest, read once
+
+    def digest_of(old: Attachment) -> str | None:
+        if old.id not in read:
+            read[old.id] = _digest(storage, old.storage_key)
+        return read[old.id]
+
     for index, row in enumerate(rows):
         if index in copies:
             continue
         for old in candidates:
             same_meta = (old.file_name, old.mime_type, old.size) == (row.file_name, row.mime_type, row.size)
-            if same_meta and old.id not in used and _same_bytes(storage, old.storage_key, row.storage_key):
+            if same_meta and old.id not in used and digest_of(old) == digests[index]:
                 copies[index] = old
                 used.add(old.id)
                 break
 
 
-def _same_bytes(storage: Storage, key: str, other: str) -> bool:
+def _digest(storage: Storage, key: str) -> str | None:
+    """The SHA-256 of a stored file, read a chunk at a time; None when the file has vanished."""
+    digest = hashlib.sha256()
     try:
-        with storage.open(key) as first, storage.open(other) as second:
-            while True:
-                chunk = first.read(COMPARE_CHUNK)
-                if chunk != second.read(COMPARE_CHUNK):
-                    return False
-                if not chunk:
-                    return True
+        with storage.open(key) as stored:
+            while chunk := stored.read(COMPARE_CHUNK):
+                digest.update(chunk)
     except FileNotFoundError:
-        return False  # an earlier row whose file vanished is no copy of anything
+        return None  # an earlier row whose file vanished is no copy of anything
+    return digest.hexdigest()
 
 
 def list_attachments(project: Project, result_id: str) -> list[Attachment]:
@@ -255,7 +268,7 @@ def list_attachments(project: Project, result_id: str) -> list[Attachment]:
 
 def get_attachment(project: Project, attachment_id: str) -> Attachment:
     """Return the project's attachment ``attachment_id``; another project's is 'not found'."""
-    _require_plausible("Attachment", attachment_id)
+    require_plausible("Attachment", attachment_id)
     attachment = (
         Attachment.select(Attachment)
         .join(Result)
@@ -282,41 +295,9 @@ def open_attachment(storage: Storage, attachment: Attachment) -> BinaryIO:
         raise NotFound(f"The file of attachment '{attachment.id}' is missing") from ex
 
 
-def delete_run(project: Project, run_id: str, storage: Storage) -> None:
-    """Delete a run with its results and attachments; remove the files once committed."""
-    _require_plausible("Run", run_id)
-    with write_transaction():
-        keys = delete_run_rows(get_run(project, run_id).id)
-    deletions.remove_files(storage, keys)
-
-
-def delete_run_rows(run_id: str) -> list[str]:
-    """Delete a run's rows, listing its files for removal; return their keys (inside a transaction)."""
-    keys = delete_result_rows(Result.select(Result.id).where(Result.run == run_id))
-    Run.delete().where(Run.id == run_id).execute()
-    return keys
-
-
 def delete_result(project: Project, result_id: str, storage: Storage) -> None:
     """Delete a result with its attachments; remove the files once committed."""
     with write_transaction():
         result = get_result(project, result_id)
-        keys = delete_result_rows(Result.select(Result.id).where(Result.id == result.id))
+        keys = deletions.delete_result_rows(Result.select(Result.id).where(Result.id == result.id))
     deletions.remove_files(storage, keys)
-
-
-def delete_result_rows(results: peewee.Select) -> list[str]:
-    """Delete ``results`` and their attachments, listing the files for removal; return their keys.
-
-    Runs inside the caller's transaction. On PostgreSQL the result rows are locked first, so
-    an upload racing with the delete cannot add an attachment (and a file) that the delete
-    would not see. SQLite writers are serialised by the write transaction already.
-    """
-    if not is_sqlite(database):
-        database.execute(results.clone().for_update())
-    owned = Attachment.result.in_(results)
-    keys = [key for (key,) in Attachment.select(Attachment.storage_key).where(owned).tuples()]
-    deletions.schedule(keys)
-    Attachment.delete().where(owned).execute()
-    Result.delete().where(Result.id.in_(results)).execute()
-    return keys

@@ -12,15 +12,19 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from importlib.metadata import entry_points
 from typing import TextIO
 
 from collector import serve
-from collector.config import Settings, SettingsError, load_settings
-from collector.db import DatabaseURLError, open_database
-from collector.errors import CollectorError
-from collector.schema import upgrade
+from collector.config import Settings, load_settings
+from collector.errors import BadRequest, CollectorError, SettingsError
+from collector.migrations import open_upgraded
+from collector.projects import create_project, get_project
+from collector.retention import describe_run, prune, summarise
+from collector.storage import open_storage
+from collector.tokens import create_token, list_tokens, parse_scopes, revoke
 
 #: The entry point group of commands defined outside the collector (the plugin's data commands).
 COMMANDS_GROUP = "qahub.commands"
@@ -32,22 +36,23 @@ class UsageError(Exception):
     """A command was given something it cannot use."""
 
 
-def _open(settings: Settings):
-    db = open_database(settings)
-    upgrade(db)
-    return db
+@contextmanager
+def local_database(settings: Settings) -> Iterator[None]:
+    """Hold a connection to the collector's own database (its schema upgraded) for one command."""
+    db = open_upgraded(settings)
+    try:
+        with db.connection_context():
+            yield
+    finally:
+        db.close_all()
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
-    return serve.command(args, settings, out, _open)
+    return serve.command(args, settings, out)
 
 
-def cmd_project_create(args, settings, out) -> int:
-    from collector.errors import BadRequest
-    from collector.projects import create_project
-
-    db = _open(settings)
-    with db.connection_context():
+def cmd_project_create(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    with local_database(settings):
         try:
             project = create_project(args.key, args.name or "")
         except BadRequest as ex:
@@ -56,66 +61,51 @@ def cmd_project_create(args, settings, out) -> int:
     return 0
 
 
-def cmd_token_create(args, settings, out) -> int:
-    from collector.projects import get_project
-    from collector.tokens import create_token, parse_scopes
-
+def cmd_token_create(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     try:
         scopes = parse_scopes(args.scopes)
     except ValueError as ex:
         raise UsageError(f"--scopes {args.scopes!r}: {ex}") from ex
-    db = _open(settings)
-    with db.connection_context():
+    with local_database(settings):
         _, text = create_token(get_project(args.project), scopes, args.name or "")
     print(text, file=out)
     return 0
 
 
-def cmd_token_list(args, settings, out) -> int:
-    from collector.models import ApiToken, Project
-
-    db = _open(settings)
-    with db.connection_context():
-        rows = [
-            (
-                t.prefix,
-                t.project.key,
-                t.scopes,
-                t.name,
-                str(t.created_at)[:19],
-                "revoked" if t.revoked_at else "active",
-            )
-            for t in ApiToken.select(ApiToken, Project).join(Project).order_by(ApiToken.created_at)
-        ]
+def cmd_token_list(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    with local_database(settings):
+        found = list_tokens()
+    rows = [
+        (
+            token.prefix,
+            token.project.key,
+            token.scopes,
+            token.name,
+            str(token.created_at)[:19],
+            "revoked" if token.revoked_at else "active",
+        )
+        for token in found
+    ]
     _table(("PREFIX", "PROJECT", "SCOPES", "NAME", "CREATED", "STATE"), rows, out)
     return 0
 
 
-def cmd_token_revoke(args, settings, out) -> int:
-    from collector.tokens import revoke
-
-    db = _open(settings)
-    with db.connection_context():
+def cmd_token_revoke(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    with local_database(settings):
         revoke(args.prefix)
     print(f"Revoked {args.prefix}", file=out)
     return 0
 
 
-def cmd_prune(args, settings, out) -> int:
-    from collector.projects import get_project
-    from collector.retention import describe_run, prune, summarise
-    from collector.storage import open_storage
-
-    db = _open(settings)
+def cmd_prune(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     storage = open_storage(settings)
-    with db.connection_context():
-        project = get_project(args.project) if args.project else None
+    with local_database(settings):
         report = prune(
             storage,
             args.older_than,
             args.keep_last,
             dry_run=args.dry_run,
-            project=project,
+            project=get_project(args.project) if args.project else None,
             on_run=lambda run: print(describe_run(run, args.dry_run), file=out, flush=True),
         )
     for line in summarise(report, args.keep_last):
@@ -236,7 +226,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         _refuse_remote(args)
         settings = load_settings()
         return args.func(args, settings, out)
-    except (SettingsError, DatabaseURLError, UsageError, serve.ServeError) as ex:
+    except (SettingsError, UsageError, serve.ServeError) as ex:
         print(f"qahub: error: {ex}", file=sys.stderr)
         return 2
     except CollectorError as ex:

@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from collector.errors import SettingsError
+
 DEFAULT_DATABASE_URL = "sqlite:///.qahub/qahub.db"
 MIB = 1024 * 1024
 
@@ -55,10 +57,6 @@ class Settings(BaseSettings):
 
         parse_s3_url(value)  # raises ValueError with the reason
         return value.strip()
-
-
-class SettingsError(Exception):
-    """The environment holds a value the collector cannot use."""
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -9,16 +9,15 @@ from urllib.parse import urlparse
 
 import peewee
 from playhouse.db_url import connect
-from playhouse.pool import PooledSqliteDatabase
+from playhouse.pool import MaxConnectionsExceeded, PooledSqliteDatabase
 
 from collector.config import Settings
+from collector.errors import DatabaseURLError
 from collector.storage import make_private_dirs
 
 database = peewee.DatabaseProxy()
-
-
-class DatabaseURLError(ValueError):
-    """The database URL names nothing the collector can open."""
+#: What a locked, overloaded or unreachable database raises: worth another try later (a 503).
+UNAVAILABLE = (peewee.OperationalError, MaxConnectionsExceeded)
 
 
 def _sqlite_path(url: str) -> str:

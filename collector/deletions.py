@@ -19,9 +19,10 @@ from collections.abc import Iterable
 
 import peewee
 
-from collector.db import write_transaction
-from collector.models import PendingDeletion, utcnow
-from collector.storage import Storage, StorageError
+from collector.db import database, is_sqlite, write_transaction
+from collector.errors import StorageError
+from collector.models import Attachment, PendingDeletion, Result, utcnow
+from collector.storage import Storage
 
 log = logging.getLogger("collector.deletions")
 
@@ -41,6 +42,23 @@ def schedule(keys: Iterable[str], delay: dt.timedelta = dt.timedelta(0)) -> None
             conflict_target=[PendingDeletion.key],
             update={PendingDeletion.due_at: due},
         ).execute()
+
+
+def delete_result_rows(results: peewee.Select) -> list[str]:
+    """Delete ``results`` and their attachments, listing the files for removal; return their keys.
+
+    Runs inside the caller's transaction. On PostgreSQL the result rows are locked first, so
+    an upload racing with the delete cannot add an attachment (and a file) that the delete
+    would not see. SQLite writers are serialised by the write transaction already.
+    """
+    if not is_sqlite(database):
+        database.execute(results.clone().for_update())
+    owned = Attachment.result.in_(results)
+    keys = [key for (key,) in Attachment.select(Attachment.storage_key).where(owned).tuples()]
+    schedule(keys)
+    Attachment.delete().where(owned).execute()
+    Result.delete().where(Result.id.in_(results)).execute()
+    return keys
 
 
 def cancel(keys: Iterable[str]) -> None:

@@ -1,39 +1,55 @@
 """The one door through which the pytest plugin runs the collector in its own process.
 
-`EmbeddedCollector` offers what the plugin's HTTP client offers — runs, cases, the bulk
-upsert, a run's results, attachments — by calling the same domain functions (and the same
-request validation) the HTTP resources call, on ``QAHUB_DATABASE_URL`` (default
-``.qahub/qahub.db`` under ``root``). No socket, no token: everything belongs to one project,
-the default one unless a key is given. Errors are :class:`collector.errors.CollectorError`
-subclasses, as over HTTP.
+What the door offers (``__all__``), and all the plugin may import from ``collector``:
+
+- `embedded_settings` (``root``, ``database_url``): the environment's settings, with the
+  database and attachments under ``root/.qahub/`` unless ``QAHUB_DATABASE_URL`` and
+  ``QAHUB_STORAGE_DIR`` say otherwise.
+- `EmbeddedCollector` (``settings``, ``project``): what the plugin's HTTP client offers — runs,
+  cases, the bulk upsert, a run's results, comparisons, attachments — as method calls on the
+  same domain functions (and the same request checks) the HTTP resources call. No socket, no
+  token: everything belongs to one project, the default one unless a key is given.
+- `CollectorError`: every failure of opening or using it — a bad setting or database URL
+  (`SettingsError`, `DatabaseURLError`: 400), a database that is locked or unreachable (503),
+  anything the API would refuse — is a subclass with the HTTP ``status`` (an int), ``code``
+  and ``message`` the API would answer with, so one mapping by status covers them all.
 """
 
 from __future__ import annotations
 
-import io
 import os
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import BinaryIO, TypeVar
 
-import peewee
 from pydantic import BaseModel, ValidationError
 
-from collector import cases, flaky, responses, runs
+from collector import attachments, cases, flaky, responses, runs
 from collector.compare import compare_run
 from collector.config import DEFAULT_DATABASE_URL, Settings, load_settings
-from collector.db import open_database
-from collector.errors import BadRequest, PayloadTooLarge, ServiceUnavailable
-from collector.models import RESULT_STATUSES, Run
+from collector.db import UNAVAILABLE
+from collector.errors import BadRequest, CollectorError, DatabaseURLError, ServiceUnavailable, SettingsError
+from collector.migrations import open_upgraded
+from collector.models import Run
 from collector.projects import get_project
-from collector.results import iter_results, upsert_results
-from collector.schema import upgrade
+from collector.results import batch_items, iter_results, status_filter, upsert_results
 from collector.schemas import CaseIn, RunIn, RunPatch, describe
 from collector.storage import open_storage
 
+__all__ = ["CollectorError", "DatabaseURLError", "EmbeddedCollector", "SettingsError", "embedded_settings"]
+
 _Body = TypeVar("_Body", bound=BaseModel)
+
+
+@contextmanager
+def _database_available() -> Iterator[None]:
+    """Turn a locked or unreachable database into a 503, worth another try later, as over HTTP."""
+    try:
+        yield
+    except UNAVAILABLE as ex:
+        raise ServiceUnavailable(f"The database is unavailable: {ex}") from ex
 
 
 def embedded_settings(root: Path, database_url: str | None = None) -> Settings:
@@ -56,15 +72,15 @@ class EmbeddedCollector:
 
     def __init__(self, settings: Settings, project: str | None = None) -> None:
         self.settings = settings
-        self.db = open_database(settings)
-        upgrade(self.db)
-        self.storage = open_storage(settings)
         self._lock = threading.Lock()  # the plugin writes from one sender thread; be safe anyway
+        with _database_available():
+            self.db = open_upgraded(settings)
         try:
+            self.storage = open_storage(settings)
             with self._session():
                 self.project = get_project(project)
-        except Exception:
-            self.db.close_all()  # no such project: leave no connection open behind the error
+        except BaseException:
+            self.db.close_all()  # leave no connection open behind the error
             raise
 
     @property
@@ -74,12 +90,8 @@ class EmbeddedCollector:
 
     @contextmanager
     def _session(self) -> Iterator[None]:
-        try:
-            with self._lock, self.db.connection_context():
-                yield
-        except peewee.OperationalError as ex:
-            # A locked or unreachable database is worth another try later, like a 503.
-            raise ServiceUnavailable(f"The database is unavailable: {ex}") from ex
+        with _database_available(), self._lock, self.db.connection_context():
+            yield
 
     def ensure_run(self, run_id: str) -> dict:
         """Return run ``run_id``, creating it on first use."""
@@ -115,15 +127,10 @@ class EmbeddedCollector:
 
     def list_results(self, run_id: str, status: str | None = None) -> list[dict]:
         """A run's results like ``GET /runs/{id}/results[?status=]``."""
-        if status is not None and status not in RESULT_STATUSES:
-            raise BadRequest(f"status must be one of {', '.join(RESULT_STATUSES)}")
+        status = status_filter(status)
         with self._session():
             found = list(iter_results(runs.get_run(self.project, run_id), status))
         return responses.RESULTS.dump_python(found, mode="json")
-
-    def me(self) -> dict:
-        me = responses.Me(project=self.project, scopes=["read", "write"], token=None)
-        return me.model_dump(mode="json")
 
     def case_codes(self) -> set[str]:
         """The code of every test case of the project."""
@@ -144,14 +151,9 @@ class EmbeddedCollector:
 
     def post_results(self, run_id: str, results: list[dict]) -> tuple[int, list[dict], list[dict]]:
         """Bulk-upsert like ``POST /runs/{id}/results``; return ``(status, accepted, errors)``."""
-        if not results:
-            raise BadRequest('"results" is empty: send at least one result')
-        if len(results) > self.settings.max_batch:
-            raise PayloadTooLarge(
-                f"{len(results)} results in one request; the limit is {self.settings.max_batch}"
-            )
+        items = batch_items({"results": results}, self.settings.max_batch)
         with self._session():
-            outcome = upsert_results(self.project, run_id, results)
+            outcome = upsert_results(self.project, run_id, items)
         return (207 if outcome.errors else 201), outcome.accepted, outcome.errors
 
     def compare(self, run_id: str, base_id: str | None = None, window: int = flaky.DEFAULT_WINDOW) -> dict:
@@ -160,19 +162,19 @@ class EmbeddedCollector:
             comparison = compare_run(self.project, run_id, base_id, window).as_response()
         return comparison.model_dump(mode="json")
 
-    def upload_attachment(self, result_id: str, files: Sequence[tuple[str, bytes]]) -> list[dict]:
-        """Attach ``(file name, content)`` pairs to a result, like ``POST /results/{id}/attachments``."""
-        # Imported here: the multipart stack behind it adds a quarter of a second to every
-        # pytest session's start, and most sessions upload nothing.
-        from collector import attachments
+    def upload_attachment(self, result_id: str, files: Sequence[tuple[str, BinaryIO]]) -> list[dict]:
+        """Attach ``(file name, open binary file)`` pairs to a result like ``POST /results/{id}/attachments``.
 
-        streams = [(name, io.BytesIO(content)) for name, content in files]
+        Each file is read a chunk at a time, never whole, through the checks an HTTP upload
+        passes (size limit, type, duplicates); the caller closes the files.
+        """
         limits = attachments.upload_limits(self.settings)
         with self._session():
-            stored = attachments.attach_files(self.project, result_id, streams, self.storage, limits)
-        return [responses.Attachment.model_validate(a).model_dump(mode="json") for a in stored]
+            stored = attachments.attach_files(self.project, result_id, files, self.storage, limits)
+            return [responses.Attachment.model_validate(a).model_dump(mode="json") for a in stored]
 
     def close(self) -> None:
+        """Close every database connection it holds."""
         self.db.close_all()
 
 

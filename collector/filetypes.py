@@ -5,13 +5,14 @@ where its matchers are loose (GIF, MP4). Text types have no magic bytes, so the 
 checked: TXT must be UTF-8 without binary control characters, JSON must also parse, SVG must
 also be XML whose root element is ``svg``. The name's extension must belong to the detected
 type; a name without an extension leaves the decision to the content (text is then TXT).
+`Sniffer` does all of it while the file streams in (see `collector.intake`).
 """
 
 from __future__ import annotations
 
 import codecs
 import re
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO
 from xml.parsers import expat
@@ -24,7 +25,6 @@ from filetype.types import video as ft_video
 from collector.errors import UnsupportedMediaType
 
 HEAD_BYTES = 8192  # what the magic-byte matchers look at (filetype's own window)
-CHUNK_BYTES = 64 * 1024
 SVG_NAMESPACE = "http://www.w3.org/2000/svg"
 # Control bytes that never occur in text: everything below 0x20 except TAB, LF, VT, FF, CR
 # and ESC (ANSI colours in logs). In UTF-8 these bytes only ever stand for themselves.
@@ -96,68 +96,105 @@ def _refuse(message: str) -> UnsupportedMediaType:
     return UnsupportedMediaType(f"{message}. Allowed types: {ALLOWED_DESCRIPTION}")
 
 
-def detect(stream: BinaryIO, file_name: str) -> FileType:
-    """Return the type of the file in ``stream`` (read from the start), or raise 415.
+def _magic(head: bytes) -> FileType | None:
+    return next((kind for kind, matches in _MAGIC if matches(head)), None)
 
-    Args:
-        stream: the whole file, seekable; it is read in chunks, never all at once, except
-            that a JSON file is parsed in one piece (it is at most the attachment limit).
-        file_name: the display name; its extension must belong to the detected type.
+
+class Sniffer:
+    """Learns a file's type from its bytes as they stream past, keeping none but the first few.
+
+    Feed it every chunk in order, then ask `kind`. The first :data:`HEAD_BYTES` decide a binary
+    type; failing that, every chunk is checked as UTF-8 text and for an SVG root element as it
+    arrives, so no file is read twice — except one named ``.json``, whose syntax is checked
+    in one piece at the end.
     """
-    ext = extension_of(file_name)
-    if ext and not any(ext in t.extensions for t in ALLOWED):
-        raise _refuse(f"'{file_name}' has the extension {ext}, which is not allowed")
-    stream.seek(0)
-    head = stream.read(HEAD_BYTES)
-    for kind, matches in _MAGIC:
-        if matches(head):
-            if ext and ext not in kind.extensions:
-                raise _refuse(f"'{file_name}' contains {kind.label} data but is named {ext}")
-            return kind
-    if ext and not any(ext in t.extensions for t in TEXT_TYPES):
-        raise _refuse(f"'{file_name}' is not a valid {_type_for(ext).label} file")
-    if not _is_text(stream):
-        if ext:
-            raise _refuse(f"'{file_name}' is named {ext} but is not UTF-8 text")
-        raise _refuse(f"'{file_name}' is neither text nor a recognised binary type")
-    if ext in JSON.extensions:
-        if not _is_json(stream):
-            raise _refuse(f"'{file_name}' is named .json but is not valid JSON")
-        return JSON
-    if ext in SVG.extensions:
-        if not _is_svg(stream):
-            raise _refuse(f"'{file_name}' is named .svg but is not XML with an <svg> root element")
-        return SVG
-    return TXT
+
+    def __init__(self) -> None:
+        self._head = bytearray()
+        self._head_done = False
+        self._magic: FileType | None = None
+        self._text = True  # UTF-8 without binary control characters, so far
+        self._decoder = codecs.getincrementaldecoder("utf-8")()
+        self._svg = _SvgRoot()
+
+    def feed(self, chunk: bytes) -> None:
+        """Take the next bytes of the file."""
+        if self._head_done:
+            if self._magic is None:
+                self._check_text(chunk)
+            return
+        self._head += chunk
+        if len(self._head) >= HEAD_BYTES:
+            self._end_head()
+
+    def _end_head(self) -> None:
+        head, self._head = bytes(self._head), bytearray()
+        self._head_done = True
+        self._magic = _magic(head[:HEAD_BYTES])
+        if self._magic is None:
+            self._check_text(head)
+
+    def _check_text(self, chunk: bytes) -> None:
+        if not self._text:
+            return
+        if _BINARY_CONTROLS.search(chunk):
+            self._text = False
+            return
+        try:
+            self._decoder.decode(chunk)
+        except UnicodeDecodeError:
+            self._text = False
+            return
+        self._svg.feed(chunk)
+
+    def _is_text(self) -> bool:
+        if self._text:
+            try:
+                self._decoder.decode(b"", final=True)
+            except UnicodeDecodeError:
+                self._text = False
+        return self._text
+
+    def kind(self, file_name: str, content: Callable[[], BinaryIO]) -> FileType:
+        """Return the type of the bytes fed, once all are in, or raise 415.
+
+        Args:
+            file_name: the display name; its extension must belong to the detected type.
+            content: opens the whole file again; called only for a ``.json`` name, as JSON
+                is parsed in one piece (it is at most the attachment limit).
+        """
+        if not self._head_done:
+            self._end_head()
+        ext = extension_of(file_name)
+        if ext and not any(ext in t.extensions for t in ALLOWED):
+            raise _refuse(f"'{file_name}' has the extension {ext}, which is not allowed")
+        if self._magic is not None:
+            if ext and ext not in self._magic.extensions:
+                raise _refuse(f"'{file_name}' contains {self._magic.label} data but is named {ext}")
+            return self._magic
+        if ext and not any(ext in t.extensions for t in TEXT_TYPES):
+            raise _refuse(f"'{file_name}' is not a valid {_type_for(ext).label} file")
+        if not self._is_text():
+            if ext:
+                raise _refuse(f"'{file_name}' is named {ext} but is not UTF-8 text")
+            raise _refuse(f"'{file_name}' is neither text nor a recognised binary type")
+        if ext in JSON.extensions:
+            with content() as stream:
+                if not _is_json(stream.read()):
+                    raise _refuse(f"'{file_name}' is named .json but is not valid JSON")
+            return JSON
+        if ext in SVG.extensions:
+            if not self._svg.is_svg():
+                raise _refuse(f"'{file_name}' is named .svg but is not XML with an <svg> root element")
+            return SVG
+        return TXT
 
 
 def _type_for(ext: str) -> FileType:
     return next(t for t in ALLOWED if ext in t.extensions)
 
 
-def _chunks(stream: BinaryIO) -> Iterator[bytes]:
-    stream.seek(0)
-    while chunk := stream.read(CHUNK_BYTES):
-        yield chunk
-
-
-def _is_text(stream: BinaryIO) -> bool:
-    """Tell whether the stream is UTF-8 text without binary control characters."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    try:
-        for chunk in _chunks(stream):
-            if _BINARY_CONTROLS.search(chunk):
-                return False
-            decoder.decode(chunk)
-        decoder.decode(b"", final=True)
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
-def _is_json(stream: BinaryIO) -> bool:
-    stream.seek(0)
-    data = stream.read()
+def _is_json(data: bytes) -> bool:
     if data.startswith(codecs.BOM_UTF8):
         data = data[len(codecs.BOM_UTF8) :]
     try:
@@ -179,26 +216,43 @@ def _refuse_entities(*args: object) -> None:
     raise ValueError("entity declarations are not allowed")  # no entity-expansion bombs
 
 
-def _is_svg(stream: BinaryIO) -> bool:
-    """Tell whether the XML's root element is ``svg`` (SVG namespace or none).
+class _SvgRoot:
+    """Finds the root element of XML fed chunk by chunk: ``svg`` (SVG namespace or none) or not.
 
     Parsing stops at the root element, so deep nesting costs nothing; entity declarations
     are refused outright, and external entities are never fetched (expat's default).
     """
-    parser = expat.ParserCreate(namespace_separator=" ")
-    parser.EntityDeclHandler = _refuse_entities
 
-    def start(name: str, attrs: object) -> None:
+    def __init__(self) -> None:
+        self._parser: expat.XMLParserType | None = None
+        self._root: str | None = None
+        self._done = False
+
+    def feed(self, chunk: bytes, final: bool = False) -> None:
+        if self._done:
+            return
+        if self._parser is None:
+            self._parser = expat.ParserCreate(namespace_separator=" ")
+            self._parser.EntityDeclHandler = _refuse_entities
+            self._parser.StartElementHandler = self._start
+        try:
+            self._parser.Parse(chunk, final)
+        except _RootFound as found:
+            self._root = found.name
+            self._done = True
+        except (expat.ExpatError, ValueError):
+            self._done = True
+        if self._done:
+            self._parser = None  # nothing more to parse: let it go
+
+    @staticmethod
+    def _start(name: str, attrs: object) -> None:
         raise _RootFound(name)
 
-    parser.StartElementHandler = start
-    try:
-        for chunk in _chunks(stream):
-            parser.Parse(chunk, False)
-        parser.Parse(b"", True)
-    except _RootFound as found:
-        namespace, _, local = found.name.rpartition(" ")
+    def is_svg(self) -> bool:
+        """Tell whether the root element is ``svg``, once the whole file has been fed."""
+        self.feed(b"", final=True)
+        if self._root is None:
+            return False
+        namespace, _, local = self._root.rpartition(" ")
         return local == "svg" and namespace in ("", SVG_NAMESPACE)
-    except (expat.ExpatError, ValueError):
-        return False
-    return False

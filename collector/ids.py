@@ -12,6 +12,8 @@ import base64
 import os
 import time
 
+from collector.errors import NotFound, shorten
+
 _ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 _RANDOM_BYTES = 10  # 80 bits -> 16 base-32 characters, no padding
 
@@ -35,3 +37,12 @@ def new_ids(count: int) -> list[str]:
 def new_id() -> str:
     """Return one new id."""
     return new_ids(1)[0]
+
+
+def require_plausible(kind: str, record_id: str) -> None:
+    """Raise NotFound for an id no row can have.
+
+    No id holds a NUL, and PostgreSQL refuses NUL in any text parameter (a 500 otherwise).
+    """
+    if "\x00" in record_id:
+        raise NotFound(f"{kind} {shorten(record_id)!r} was not found")

@@ -6,8 +6,8 @@ import re
 
 from collector.db import write_transaction
 from collector.errors import BadRequest, Conflict, NotFound
+from collector.migrations import DEFAULT_PROJECT_KEY
 from collector.models import Project
-from collector.schema import DEFAULT_PROJECT_KEY
 
 
 def get_project(key: str | None = None) -> Project:

@@ -18,9 +18,9 @@ import peewee
 
 from collector import responses
 from collector.db import database, is_sqlite, write_transaction
-from collector.errors import Conflict
+from collector.errors import BadRequest, Conflict, PayloadTooLarge
 from collector.ids import new_ids
-from collector.models import Project, Result, Run, TestCase, utcnow
+from collector.models import RESULT_STATUSES, Project, Result, Run, TestCase, utcnow
 from collector.runs import mark_written, run_status
 from collector.schemas import ResultIn, validate_items
 
@@ -48,6 +48,28 @@ class UpsertOutcome:
 
     accepted: list[dict] = field(default_factory=list)
     errors: list[dict] = field(default_factory=list)
+
+
+def batch_items(body: object, max_batch: int) -> list:
+    """Return the items of a bulk upsert's body ``{"results": [...]}``: one at least, ``max_batch`` at most.
+
+    The items themselves are checked one by one by `upsert_results`.
+    """
+    if not isinstance(body, dict) or not isinstance(body.get("results"), list):
+        raise BadRequest('The body must be an object with a "results" list')
+    items = body["results"]
+    if not items:
+        raise BadRequest('"results" is empty: send at least one result')
+    if len(items) > max_batch:
+        raise PayloadTooLarge(f"{len(items)} results in one request; the limit is {max_batch}")
+    return items
+
+
+def status_filter(status: str | None) -> str | None:
+    """Return the ``status`` a listing of results is filtered by, refusing one that is no result status."""
+    if status is not None and status not in RESULT_STATUSES:
+        raise BadRequest(f"status must be one of {', '.join(RESULT_STATUSES)}")
+    return status
 
 
 def _on_conflict() -> str:

@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 import peewee
 
 from collector import deletions
-from collector.attachments import delete_result_rows, delete_run_rows
 from collector.config import MIB
 from collector.db import database, is_sqlite, write_transaction
 from collector.models import Attachment, Project, Result, Run, utcnow
+from collector.runs import delete_run_rows
 from collector.storage import Storage
 
 #: The columns whose values make one group of runs: the newest ``keep_last`` runs of each are
@@ -177,7 +177,7 @@ def _delete_run(
                 # Results written meanwhile go with the run, in the same transaction.
                 keys = delete_run_rows(run_id)
             else:
-                keys = delete_result_rows(Result.select(Result.id).where(Result.id.in_(batch)))
+                keys = deletions.delete_result_rows(Result.select(Result.id).where(Result.id.in_(batch)))
         report.files_failed += deletions.remove_files(storage, keys)
         if on_batch is not None:
             on_batch()

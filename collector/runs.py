@@ -1,4 +1,4 @@
-"""Test runs: created, listed, renamed, moved through PENDING → IN_PROGRESS → COMPLETED."""
+"""Test runs: created, listed, renamed, moved through PENDING → IN_PROGRESS → COMPLETED, deleted."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ from functools import cache
 
 import peewee
 
+from collector import deletions
 from collector.db import database, write_transaction
 from collector.errors import BadRequest, NotFound, shorten
-from collector.ids import new_id
-from collector.models import RUN_TAGS, Project, Run, utcnow
+from collector.ids import new_id, require_plausible
+from collector.models import RUN_TAGS, Project, Result, Run, utcnow
+from collector.storage import Storage
 
 RUN_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
@@ -111,6 +113,21 @@ def list_runs(project: Project, limit: int, offset: int) -> tuple[list[Run], int
     total = query.count()
     page = list(query.order_by(Run.created_at.desc(), Run.id.desc()).limit(limit).offset(offset))
     return page, total
+
+
+def delete_run(project: Project, run_id: str, storage: Storage) -> None:
+    """Delete a run with its results and attachments; remove the files once committed."""
+    require_plausible("Run", run_id)
+    with write_transaction():
+        keys = delete_run_rows(get_run(project, run_id).id)
+    deletions.remove_files(storage, keys)
+
+
+def delete_run_rows(run_id: str) -> list[str]:
+    """Delete a run's rows, listing its files for removal; return their keys (inside a transaction)."""
+    keys = deletions.delete_result_rows(Result.select(Result.id).where(Result.run == run_id))
+    Run.delete().where(Run.id == run_id).execute()
+    return keys
 
 
 def same_tag(field: peewee.Field, value: str | None) -> peewee.Expression:

@@ -5,9 +5,10 @@ from the standard AWS settings boto3 reads (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_
 ``AWS_DEFAULT_REGION``, ``AWS_ENDPOINT_URL`` / ``AWS_ENDPOINT_URL_S3``, profiles, instance
 roles), so the collector has no secret settings of its own. boto3 is the optional extra ``s3``.
 
-An upload is spooled to a local temporary file first, as with the directory (the type check
-reads the whole file), and then sent from that file: in one ``PUT`` up to 8 MiB, as a multipart
-upload of 8 MiB parts above, one part at a time, so memory stays bounded whatever the size.
+An upload is spooled to a local temporary file first, as with the directory (a file is known to
+be whole and of an allowed type only once its last byte is in), and then sent from that file:
+in one ``PUT`` up to 8 MiB, as a multipart upload of 8 MiB parts above, one part at a time, so
+memory stays bounded whatever the size.
 An object appears whole or not at all; a multipart upload that fails is aborted, and one left
 by a killed process is aborted by the next collector to start (after an hour).
 """
@@ -23,8 +24,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from collector.config import MIB, SettingsError
-from collector.storage import KEY_PATTERN, STALE_TEMP_S, TEMP_SUFFIX, StorageError
+from collector.config import MIB
+from collector.errors import SettingsError, StorageError
+from collector.storage import KEY_PATTERN, STALE_TEMP_S, TEMP_SUFFIX
 
 if TYPE_CHECKING:
     from botocore.response import StreamingBody
@@ -212,19 +214,6 @@ class S3Storage:
                         error.get("Message") or error.get("Code")
                     )
         return failed
-
-    def exists(self, key: str) -> bool:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            self.client.head_object(Bucket=self.bucket, Key=self.object_key(key))
-        except ClientError as ex:
-            if _error_code(ex) in _MISSING:
-                return False
-            raise StorageError(f"Looking up {key} in the object store failed: {_reason(ex)}") from ex
-        except BotoCoreError as ex:
-            raise StorageError(f"Looking up {key} in the object store failed: {ex}") from ex
-        return True
 
     def check(self) -> None:
         """Raise `StorageError` unless the bucket answers with these credentials."""

@@ -16,8 +16,10 @@ from pydantic import (
     model_validator,
 )
 
-ResultStatus = Literal["PASSED", "FAILED", "BROKEN", "SKIPPED", "UNKNOWN"]
-RunStatus = Literal["PENDING", "IN_PROGRESS", "COMPLETED"]
+from collector.models import RESULT_STATUSES, RUN_STATUSES
+
+ResultStatus = Literal[RESULT_STATUSES]
+RunStatus = Literal[RUN_STATUSES]
 
 
 def _no_nul(value: str) -> str:
@@ -84,7 +86,11 @@ class ResultIn(BaseModel):
 
 
 class ResultsIn(BaseModel):
-    """The bulk upsert envelope (documentation only: items are validated one by one)."""
+    """The bulk upsert envelope, for the API's description.
+
+    The envelope is checked by `collector.results.batch_items`, and each item on its own
+    (`validate_items`), so one bad item is rejected alone.
+    """
 
     results: list[ResultIn] = Field(min_length=1)
 

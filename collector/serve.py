@@ -308,16 +308,17 @@ def _configure_logging(level: str) -> None:
     logging.getLogger().setLevel(level)
 
 
-def command(args: argparse.Namespace, settings: Settings, out: TextIO, open_db: Callable) -> int:
+def command(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     """Run ``qahub serve`` until SIGTERM or Ctrl-C; return the exit code."""
     from collector.app import create_app
     from collector.attachments import upload_limits
     from collector.housekeeping import Housekeeper
+    from collector.migrations import open_upgraded
     from collector.storage import open_storage
 
     options = serve_settings(args)
     _configure_logging(options.log_level)
-    db = open_db(settings)
+    db = open_upgraded(settings)
     storage = open_storage(settings)
     app = AccessLog(create_app(settings, db, storage))
     body_limit = max(settings.max_body_bytes, upload_limits(settings).request_bytes)

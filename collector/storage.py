@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
-from collector.errors import ServiceUnavailable
+from collector.errors import StorageError
 
 if TYPE_CHECKING:
     from collector.config import Settings
@@ -31,16 +31,6 @@ TEMP_DIR = ".tmp"
 TEMP_SUFFIX = ".part"
 STALE_TEMP_S = 3600.0  # an upload's temp file lives for seconds; one this old was abandoned
 PRIVATE_DIR = 0o700  # attachments hold screenshots and logs: only the collector's user reads them
-
-
-class StorageError(ServiceUnavailable):
-    """The attachment store cannot be used right now (503 with ``Retry-After``: try again).
-
-    The details go to the server's log; a client learns only what failed.
-    """
-
-    def __init__(self, message: str = "The attachment storage is unavailable; try again later") -> None:
-        super().__init__(message, headers={"Retry-After": "30"})
 
 
 class Storage(Protocol):
@@ -68,10 +58,6 @@ class Storage(Protocol):
 
     def delete_many(self, keys: list[str]) -> dict[str, str]:
         """Remove the bytes under each key (missing is fine); return why each failure failed."""
-        ...
-
-    def exists(self, key: str) -> bool:
-        """Tell whether bytes are stored under ``key``."""
         ...
 
     def check(self) -> None:
@@ -167,9 +153,6 @@ class DirectoryStorage:
             except OSError as ex:
                 failed[key] = str(ex)
         return failed
-
-    def exists(self, key: str) -> bool:
-        return self.path_for(key).is_file()
 
     def check(self) -> None:
         try:

@@ -50,6 +50,11 @@ def create_token(project: Project, scopes: tuple[str, ...], name: str = "") -> t
     return token, f"qh_{prefix}_{secret}"
 
 
+def list_tokens() -> list[ApiToken]:
+    """Every token of every project, oldest first, each with its project."""
+    return list(ApiToken.select(ApiToken, Project).join(Project).order_by(ApiToken.created_at))
+
+
 def authenticate(header: str | None) -> ApiToken:
     """Return the live token named by an ``Authorization`` header, or raise 401."""
     if not header:

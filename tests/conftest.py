@@ -14,9 +14,9 @@ from collector import tokens
 from collector.app import create_app
 from collector.config import Settings
 from collector.db import open_database
+from collector.migrations import upgrade
 from collector.models import Project
 from collector.projects import get_project
-from collector.schema import upgrade
 from collector.storage import Storage, open_storage
 from tests.support.databases import database_url_for
 from tests.support.server import CollectorServer

@@ -1,14 +1,15 @@
-"""``/results/{id}/attachments``, ``/attachments/{id}`` and ``DELETE /results/{id}``."""
+"""``/results/{id}/attachments`` and ``/attachments/{id}``: upload, list and download files."""
 
 from __future__ import annotations
 
 import unicodedata
+from functools import partial
 from typing import BinaryIO
 from urllib.parse import quote
 
 import falcon
 
-from collector import attachments, responses
+from collector import attachments, multipart, responses
 from collector.config import Settings
 from collector.models import Attachment
 from collector.resources.common import send
@@ -75,15 +76,8 @@ class ResultAttachments:
         send(resp, responses.AttachmentList(data=found))
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, result_id: str) -> None:
-        saved = attachments.upload(
-            req.context.project,
-            result_id,
-            req.bounded_stream,
-            req.content_type,
-            req.content_length,
-            self.storage,
-            self.limits,
-        )
+        body = partial(multipart.receive_files, req.bounded_stream, req.content_type, req.content_length)
+        saved = attachments.upload(req.context.project, result_id, body, self.storage, self.limits)
         send(resp, responses.AttachmentList(data=saved), falcon.HTTP_201)
 
 
@@ -129,14 +123,3 @@ def send_attachment(
             "Cache-Control": "private",
         }
     )
-
-
-class ResultItem:
-    """``DELETE /results/{id}``: remove a result, its attachments and their files."""
-
-    def __init__(self, storage: Storage) -> None:
-        self.storage = storage
-
-    def on_delete(self, req: falcon.Request, resp: falcon.Response, result_id: str) -> None:
-        attachments.delete_result(req.context.project, result_id, self.storage)
-        resp.status = falcon.HTTP_204

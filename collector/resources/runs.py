@@ -1,10 +1,10 @@
-"""``/runs`` and ``/runs/{id}``: create, list, read and update runs."""
+"""``/runs`` and ``/runs/{id}``: create, list, read, update and delete runs."""
 
 from __future__ import annotations
 
 import falcon
 
-from collector import attachments, responses, runs
+from collector import responses, runs
 from collector.config import Settings
 from collector.resources.common import page_params, parse_model, send
 from collector.schemas import RunIn, RunPatch
@@ -41,5 +41,5 @@ class RunItem:
         send(resp, responses.RunData(data=runs.update_run(run, body.name, body.status, body.tags())))
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, run_id: str) -> None:
-        attachments.delete_run(req.context.project, run_id, self.storage)
+        runs.delete_run(req.context.project, run_id, self.storage)
         resp.status = falcon.HTTP_204

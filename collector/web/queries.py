@@ -19,11 +19,12 @@ from collector.history import case_history, latest_failure
 from collector.models import FAILING_STATUSES, RESULT_STATUSES, Attachment, Project, Result, Run, TestCase
 from collector.runs import list_runs
 
-#: Failed and broken first: they are what a reader came for.
-STATUS_ORDER = ("FAILED", "BROKEN", "UNKNOWN", "PASSED", "SKIPPED")
+_FIRST = (*FAILING_STATUSES, "UNKNOWN")
+#: Failed and broken first: they are what a reader came for; then what is unclear, then the rest.
+STATUS_ORDER = (*_FIRST, *(status for status in RESULT_STATUSES if status not in _FIRST))
 RUNS_PER_PAGE = 25
 RESULTS_PER_PAGE = 200
-EXPANDING = frozenset({"FAILED", "BROKEN"})
+EXPANDING = frozenset(FAILING_STATUSES)
 _RANK = peewee.Case(Result.status, [(s, i) for i, s in enumerate(STATUS_ORDER)], len(STATUS_ORDER))
 
 

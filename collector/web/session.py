@@ -22,8 +22,9 @@ from pathlib import Path
 import falcon
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from collector.config import Settings, SettingsError
+from collector.config import Settings
 from collector.db import write_transaction
+from collector.errors import SettingsError
 from collector.models import ApiToken, Project, WebSession, utcnow
 from collector.storage import make_private_dirs
 

@@ -395,7 +395,8 @@ def test_the_app_uses_the_storage_it_is_given(api: Api, result_id: str, tmp_path
     client = falcon.testing.TestClient(create_app(api.settings, api.db, storage))
     other = Api(client, api.settings, api.db, api.project, api.token, storage)
     item = upload(other, result_id, [("file", "a.png", samples.png())]).json["data"][0]
-    assert storage.exists(item["id"])
+    assert other.get(f"/attachments/{item['id']}").content == samples.png()
+    assert leftovers(storage) == [item["id"]]
     assert stored_files(api) == []
 
 

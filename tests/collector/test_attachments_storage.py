@@ -12,10 +12,11 @@ import pytest
 
 from collector.attachments import display_name, upload_limits
 from collector.config import MIB, Settings
-from collector.errors import BadRequest, PayloadTooLarge
-from collector.multipart import Limits, receive_files
+from collector.errors import BadRequest, PayloadTooLarge, StorageError
+from collector.intake import Intake, Limits
+from collector.multipart import receive_files
 from collector.resources.attachments import CappedReader
-from collector.storage import STALE_TEMP_S, DirectoryStorage, StorageError
+from collector.storage import STALE_TEMP_S, DirectoryStorage
 from tests.collector import attachment_samples as samples
 from tests.conftest import Api
 
@@ -34,12 +35,12 @@ def test_a_saved_temp_file_moves_under_its_sharded_key(tmp_path: Path) -> None:
     storage.save_from_temp(temp, "cabc123xy")
     assert not Path(temp).exists()
     assert (tmp_path / "xy" / "cabc123xy").read_bytes() == b"bytes"
-    assert storage.exists("cabc123xy")
     with storage.open("cabc123xy") as handle:
         assert handle.read() == b"bytes"
     storage.delete("cabc123xy")
     storage.delete("cabc123xy")  # deleting twice is harmless
-    assert not storage.exists("cabc123xy")
+    with pytest.raises(FileNotFoundError):
+        storage.open("cabc123xy")
 
 
 @pytest.mark.parametrize("key", ["../escape", "a/b", "", "x", "UPPER", "a" * 65, "..", "ab\x00"])
@@ -106,21 +107,30 @@ def test_capped_reads_never_return_more_than_the_cap() -> None:
     assert reader.raw.closed
 
 
-def receive(tmp_path: Path, body: bytes, limits: Limits, chunked: bool = False) -> list:
-    storage = DirectoryStorage(tmp_path)
+def receive(tmp_path: Path, body: bytes, limits: Limits, chunked: bool = False) -> list[tuple]:
+    """Read a multipart body as an upload does; return each file's name, size and bytes."""
     length = None if chunked else len(body)
-    return receive_files(io.BytesIO(body), samples.multipart_type(), length, storage, limits)
+    with Intake(DirectoryStorage(tmp_path), limits) as intake:
+        receive_files(io.BytesIO(body), samples.multipart_type(), length, intake)
+        assert all(received.complete for received in intake.files)
+        return [(f.client_name, f.size, Path(f.temp_path).read_bytes()) for f in intake.received()]
 
 
-def test_parts_arrive_in_order_with_their_sizes_in_temp_files(tmp_path: Path) -> None:
+def test_parts_arrive_in_order_with_their_sizes_in_temp_files_removed_after(tmp_path: Path) -> None:
     parts = [("file", "a.png", samples.png()), ("note", None, b"x"), ("file", "b.txt", b"bb")]
     body = samples.multipart(parts)
-    parts = receive(tmp_path, body, Limits(1000, 10_000, 5))
-    assert [(p.client_name, p.size, p.complete) for p in parts] == [
-        ("a.png", len(samples.png()), True),
-        ("b.txt", 2, True),
+    assert receive(tmp_path, body, Limits(1000, 10_000, 5)) == [
+        ("a.png", len(samples.png()), samples.png()),
+        ("b.txt", 2, b"bb"),
     ]
-    assert Path(parts[1].temp_path).read_bytes() == b"bb"
+    assert list((tmp_path / ".tmp").iterdir()) == []
+
+
+def test_a_file_over_its_limit_is_stopped_while_reading(tmp_path: Path) -> None:
+    too_large = pytest.raises(PayloadTooLarge, match=r"'big\.txt' exceeds the limit of 1000 bytes per file")
+    with too_large, Intake(DirectoryStorage(tmp_path), Limits(1000, 10_000, 5)) as intake:
+        intake.add("big.txt", io.BytesIO(b"x" * 1001))
+    assert list((tmp_path / ".tmp").iterdir()) == []
 
 
 def test_a_body_over_the_request_limit_is_stopped_while_reading(tmp_path: Path) -> None:
@@ -136,8 +146,8 @@ def test_a_closing_boundary_split_across_reads_is_found(tmp_path: Path) -> None:
     data = b"y" * (64 * 1024 - 10 - head)  # the closing delimiter straddles the 64 KiB read boundary
     body = samples.multipart([("file", "a.txt", data)])
     assert body.index(ender) == 64 * 1024 - 10
-    (part,) = receive(tmp_path, body, Limits(MIB, 2 * MIB, 5))
-    assert part.size == len(data)
+    ((_, size, _),) = receive(tmp_path, body, Limits(MIB, 2 * MIB, 5))
+    assert size == len(data)
 
 
 def test_a_missing_closing_boundary_is_a_bad_request(tmp_path: Path) -> None:
@@ -174,4 +184,5 @@ def test_delete_many_reports_what_it_could_not_remove(tmp_path: Path) -> None:
     (blocked / "inside").mkdir(parents=True)  # a directory where a file should be: unlink fails
     failed = storage.delete_many(["cgone00001", "cstuck0001", "cnever0001"])
     assert list(failed) == ["cstuck0001"]
-    assert not storage.exists("cgone00001")
+    with pytest.raises(FileNotFoundError):
+        storage.open("cgone00001")

@@ -75,9 +75,9 @@ def test_an_unsupported_database_url_is_explained(env) -> None:
 def test_results_prints_a_table_with_counts(env) -> None:
     from collector.config import Settings
     from collector.db import open_database
+    from collector.migrations import upgrade
     from collector.projects import get_project
     from collector.results import upsert_results
-    from collector.schema import upgrade
 
     run_id = qahub(env, "run", "create").strip()
     qahub(env, "case", "create", "TC-1", "One")

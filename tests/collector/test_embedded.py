@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import io
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from collector.embedded import EmbeddedCollector, embedded_settings
+import collector.embedded
+from collector.config import MIB
+from collector.embedded import CollectorError, EmbeddedCollector, embedded_settings
 from collector.errors import BadRequest, NotFound, PayloadTooLarge, UnsupportedMediaType
+from collector.migrations import LATEST_VERSION
+from collector.models import SchemaVersion
 from tests.collector.attachment_samples import png
 
 
@@ -53,10 +62,10 @@ def test_attachments_are_checked_and_stored_like_uploads(embedded: EmbeddedColle
     embedded.ensure_run("local-1")
     embedded.create_case("TC-1", "One")
     _, accepted, _ = embedded.post_results("local-1", [{"test_case_code": "TC-1", "status": "FAILED"}])
-    stored = embedded.upload_attachment(accepted[0]["id"], [("shot.png", png())])
+    stored = embedded.upload_attachment(accepted[0]["id"], [("shot.png", io.BytesIO(png()))])
     assert (stored[0]["fileName"], stored[0]["mimeType"]) == ("shot.png", "image/png")
     with pytest.raises(UnsupportedMediaType):
-        embedded.upload_attachment(accepted[0]["id"], [("shot.png", b"MZ\x90\x00 not a png")])
+        embedded.upload_attachment(accepted[0]["id"], [("shot.png", io.BytesIO(b"MZ\x90\x00 not a png"))])
 
 
 def test_a_run_is_compared_with_the_previous_one_like_the_http_api(embedded: EmbeddedCollector) -> None:
@@ -83,3 +92,125 @@ def test_a_run_is_compared_with_the_previous_one_like_the_http_api(embedded: Emb
         embedded.compare("local-2", base_id="local-2")
     with pytest.raises(NotFound):
         embedded.compare("local-3")
+
+
+def test_the_door_offers_the_collector_its_settings_and_its_errors() -> None:
+    assert sorted(collector.embedded.__all__) == [
+        "CollectorError",
+        "DatabaseURLError",
+        "EmbeddedCollector",
+        "SettingsError",
+        "embedded_settings",
+    ]
+    for name in collector.embedded.__all__:
+        assert getattr(collector.embedded, name)
+
+
+def opening_fails(tmp_path: Path, url: str | None = None, project: str | None = None) -> CollectorError:
+    """Open an embedded collector that cannot open; return the error it raised."""
+    with pytest.raises(CollectorError) as caught:
+        settings = embedded_settings(tmp_path, url or f"sqlite:///{tmp_path / 'qahub.db'}")
+        EmbeddedCollector(settings, project).close()
+    return caught.value
+
+
+def test_a_bad_setting_is_a_400_naming_the_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ATTACHMENT_MAX_BYTES", "lots")
+    error = opening_fails(tmp_path)
+    assert (error.status, error.code) == (400, "bad_request")
+    assert "ATTACHMENT_MAX_BYTES='lots'" in error.message
+
+
+def test_a_database_url_it_cannot_open_is_a_400(tmp_path: Path) -> None:
+    error = opening_fails(tmp_path, "mongodb://somewhere/db")
+    assert error.status == 400 and "QAHUB_DATABASE_URL" in error.message
+
+
+def test_an_unreachable_database_is_a_503_worth_another_try(tmp_path: Path) -> None:
+    error = opening_fails(tmp_path, "postgresql://nobody@127.0.0.1:1/qahub")
+    assert (error.status, error.code) == (503, "unavailable")
+
+
+def test_a_database_of_a_newer_collector_is_a_400_saying_so(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'newer.db'}"
+    opened = EmbeddedCollector(embedded_settings(tmp_path, url))
+    with opened.db.connection_context():
+        SchemaVersion.update(version=LATEST_VERSION + 1).execute()
+    opened.close()
+    error = opening_fails(tmp_path, url)
+    assert error.status == 400 and "newer than this collector" in error.message
+
+
+def test_an_unknown_project_is_a_404(tmp_path: Path) -> None:
+    assert opening_fails(tmp_path, project="nope").status == 404
+
+
+#: Uploads a file twice through an embedded collector set up by the environment, in a process
+#: of its own (moto's server in the test process keeps what it stores in memory), and prints
+#: the peak of Python's allocations during each upload.
+UPLOAD_PROBE = """
+import json, sys, tracemalloc
+from pathlib import Path
+from collector.embedded import EmbeddedCollector, embedded_settings
+
+root, path = Path(sys.argv[1]), Path(sys.argv[2])
+collector = EmbeddedCollector(embedded_settings(root))
+collector.ensure_run("big")
+collector.create_case("TC-1", "")
+_, accepted, _ = collector.post_results("big", [{"test_case_code": "TC-1", "status": "FAILED"}])
+peaks, answers = [], []
+for _ in range(2):  # the second is a copy of the first: the duplicate check reads the stored file
+    with path.open("rb") as file:
+        tracemalloc.start()
+        answers += collector.upload_attachment(accepted[0]["id"], [(path.name, file)])
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+collector.close()
+print(json.dumps({"peaks": peaks, "answers": answers}))
+"""
+BIG_MIB = 20
+
+
+def big_file(path: Path) -> Path:
+    """Write a file of BIG_MIB MiB (a PNG by its header, or lines of text)."""
+    with path.open("wb") as out:
+        if path.suffix == ".png":
+            out.write(png())
+            for _ in range(BIG_MIB):
+                out.write(os.urandom(MIB))
+        else:
+            line = "a line of a long log, with an é in it\n".encode()
+            out.write(line * (BIG_MIB * MIB // len(line)))
+    return path
+
+
+@pytest.mark.parametrize("storage", ["directory", "s3"])
+@pytest.mark.parametrize("name", ["screen.png", "console.log"])
+def test_a_large_upload_streams_through_with_little_memory(
+    tmp_path: Path, request: pytest.FixtureRequest, storage: str, name: str
+) -> None:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("QAHUB_")}
+    env["ATTACHMENT_MAX_BYTES"] = str(32 * MIB)
+    if storage == "s3":
+        env["QAHUB_STORAGE_URL"] = request.getfixturevalue("s3_url")  # its AWS variables are set now
+        env.update({key: value for key, value in os.environ.items() if key.startswith("AWS_")})
+    path = big_file(tmp_path / name)
+    root = tmp_path / "project"
+    root.mkdir()
+
+    probe = subprocess.run(
+        [sys.executable, "-c", UPLOAD_PROBE, str(root), str(path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert probe.returncode == 0, probe.stderr
+    found = json.loads(probe.stdout)
+    first, again = found["answers"]
+    assert first["size"] == path.stat().st_size and again == first  # the copy is the same attachment
+    # A chunk or two of the file is in memory at a time (about 0.5 MiB); boto3 adds its buffers.
+    budget = (5 if storage == "s3" else 1) * MIB
+    assert max(found["peaks"]) < budget, found["peaks"]

@@ -8,11 +8,16 @@ import pytest
 
 from collector import filetypes
 from collector.errors import UnsupportedMediaType
+from collector.intake import CHUNK_BYTES
 from tests.collector import attachment_samples as samples
 
 
-def detect(data: bytes, name: str) -> filetypes.FileType:
-    return filetypes.detect(io.BytesIO(data), name)
+def detect(data: bytes, name: str, chunk: int = CHUNK_BYTES) -> filetypes.FileType:
+    """Sniff ``data`` fed in pieces of ``chunk`` bytes, as an upload streams in."""
+    sniffer = filetypes.Sniffer()
+    for start in range(0, len(data), chunk):
+        sniffer.feed(data[start : start + chunk])
+    return sniffer.kind(name, lambda: io.BytesIO(data))
 
 
 def refusal(data: bytes, name: str) -> str:
@@ -25,6 +30,11 @@ def refusal(data: bytes, name: str) -> str:
 @pytest.mark.parametrize(("name", "data", "mime"), samples.ALLOWED_SAMPLES, ids=lambda v: str(v)[:20])
 def test_it_recognises_every_allowed_type_from_a_minimal_file(name: str, data: bytes, mime: str) -> None:
     assert detect(data, name).mime == mime
+
+
+@pytest.mark.parametrize(("name", "data", "mime"), samples.ALLOWED_SAMPLES, ids=lambda v: str(v)[:20])
+def test_the_type_is_the_same_whatever_pieces_the_bytes_arrive_in(name: str, data: bytes, mime: str) -> None:
+    assert {detect(data, name, chunk).mime for chunk in (1, 7, 4096)} == {mime}
 
 
 def test_the_allowed_types_are_exactly_the_seeds_eleven() -> None:
@@ -110,10 +120,10 @@ def test_an_svg_with_a_plain_doctype_is_accepted() -> None:
 
 def test_text_is_checked_across_chunk_boundaries() -> None:
     # A two-byte character split by the 64 KiB read boundary is still valid UTF-8 ...
-    text = b"a" * (filetypes.CHUNK_BYTES - 1) + "é".encode() + b"\n"
+    text = b"a" * (CHUNK_BYTES - 1) + "é".encode() + b"\n"
     assert detect(text, "long.txt") is filetypes.TXT
     # ... and a NUL far beyond the first chunk is still found.
-    refusal(b"a" * (3 * filetypes.CHUNK_BYTES) + b"\x00", "long.txt")
+    refusal(b"a" * (3 * CHUNK_BYTES) + b"\x00", "long.txt")
     # ... as is a truncated character at the very end.
     refusal(b"a" * 10 + "é".encode()[:1], "cut.txt")
 

@@ -22,13 +22,13 @@ from collector.cases import import_cases
 from collector.config import Settings
 from collector.db import open_database
 from collector.housekeeping import Housekeeper
+from collector.migrations import upgrade
 from collector.models import Attachment, PendingDeletion, Project, Result, Run, utcnow
 from collector.projects import create_project, get_project
 from collector.results import upsert_results
 from collector.retention import describe_run, expired_runs, prune, summarise
-from collector.runs import create_run
+from collector.runs import create_run, delete_run
 from collector.s3storage import S3Storage
-from collector.schema import upgrade
 from collector.storage import DirectoryStorage, Storage
 from tests.support.storages import leftovers
 from tests.support.waiting import wait_until
@@ -261,7 +261,7 @@ def test_deleting_a_run_through_the_api_path_lists_what_it_cannot_remove(store: 
     run_id = make_run(store, 0)
     (key,) = files_of(run_id)
     break_removal(store.storage, key)
-    attachments.delete_run(store.project, run_id, store.storage)
+    delete_run(store.project, run_id, store.storage)
     assert Run.get_or_none(Run.id == run_id) is None
     assert listed() == [key]
     mend_removal(store.storage, key)

@@ -11,9 +11,10 @@ import pytest
 import requests
 from botocore.exceptions import EndpointConnectionError
 
-from collector.config import MIB, Settings, SettingsError, load_settings
+from collector.config import MIB, Settings, load_settings
+from collector.errors import SettingsError, StorageError
 from collector.s3storage import PART_BYTES, S3Storage, is_stale, parse_s3_url
-from collector.storage import STALE_TEMP_S, StorageError, open_storage
+from collector.storage import STALE_TEMP_S, open_storage
 from tests.support.faults import closed_port_url
 from tests.support.storages import leftovers, new_bucket
 
@@ -93,13 +94,13 @@ def test_a_saved_temp_file_becomes_an_object_under_the_directory_layout(storage:
     assert not Path(temp).exists()
     head = storage.client.head_object(Bucket=storage.bucket, Key="attachments/xy/cabc123xy")
     assert head["ContentLength"] == 5
-    assert storage.exists("cabc123xy")
     with storage.open("cabc123xy") as handle:
         assert handle.read(2) == b"by"
         assert handle.read() == b"tes"
     storage.delete("cabc123xy")
     storage.delete("cabc123xy")  # deleting twice is harmless
-    assert not storage.exists("cabc123xy")
+    with pytest.raises(FileNotFoundError):
+        storage.open("cabc123xy")
     assert leftovers(storage) == []
 
 
@@ -161,7 +162,8 @@ def test_a_failed_delete_reports_each_key_with_the_reason(storage: S3Storage) ->
     assert list(failed) == ["ckeep00001"] and "Could not connect" in failed["ckeep00001"]
     with pytest.raises(StorageError, match="Removing ckeep00001"):
         storage.delete("ckeep00001")
-    assert storage.exists("ckeep00001")
+    with storage.open("ckeep00001") as handle:
+        assert handle.read() == b"x"
 
 
 def test_check_passes_for_a_reachable_bucket_and_names_a_missing_one(storage: S3Storage) -> None:

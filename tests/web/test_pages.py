@@ -15,7 +15,8 @@ import pytest
 
 from collector import tokens
 from collector.app import create_app
-from collector.config import Settings, SettingsError
+from collector.config import Settings
+from collector.errors import SettingsError
 from collector.ids import new_ids
 from collector.models import Result, TestCase, WebSession
 from collector.projects import create_project
@@ -650,3 +651,11 @@ def test_a_run_of_50000_results_renders_its_first_page(api: Api) -> None:
     assert f"1{DASH}200 of 50,000" in response.text
     assert rows(response.text)[0] == ("TC-000007", "FAILED")
     assert browser.get("/").status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/runs/a%00b", "/cases/a%00b", "/web/attachments/a%00b"])
+def test_a_nul_in_a_pages_reference_is_not_found_before_any_query(api: Api, path: str) -> None:
+    response = signed_in(api).get(path)
+
+    assert response.status_code == 404
+    assert response.json["error"]["code"] == "not_found"

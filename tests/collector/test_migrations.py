@@ -6,8 +6,9 @@ import pytest
 
 from collector.config import Settings
 from collector.db import open_database
+from collector.errors import DatabaseTooNew
+from collector.migrations import HISTORY_INDEXES, LATEST_VERSION, current_version, upgrade
 from collector.models import ALL_MODELS, Project, Run, SchemaVersion
-from collector.schema import HISTORY_INDEXES, LATEST_VERSION, current_version, upgrade
 
 
 def test_upgrade_creates_the_schema_once_and_records_the_version(database_url: str) -> None:
@@ -48,7 +49,7 @@ def test_a_database_from_a_newer_collector_is_refused(sqlite_url: str) -> None:
     upgrade(db)
     with db.connection_context():
         SchemaVersion.update(version=LATEST_VERSION + 1).execute()
-    with pytest.raises(RuntimeError, match="newer than this collector"):
+    with pytest.raises(DatabaseTooNew, match="newer than this collector"):
         upgrade(db)
 
 

@@ -11,7 +11,9 @@ from collections.abc import Callable
 
 import peewee
 
-from collector.db import is_sqlite, write_transaction
+from collector.config import Settings
+from collector.db import is_sqlite, open_database, write_transaction
+from collector.errors import DatabaseTooNew
 from collector.models import ALL_MODELS, PendingDeletion, Project, Result, Run, SchemaVersion, WebSession
 
 DEFAULT_PROJECT_KEY = "default"
@@ -95,7 +97,7 @@ def upgrade(db: peewee.Database) -> int:
         db.create_tables([SchemaVersion], safe=True)
         start = current_version(db)
         if start > LATEST_VERSION:
-            raise RuntimeError(
+            raise DatabaseTooNew(
                 f"The database is at schema version {start}, newer than this collector "
                 f"({LATEST_VERSION}); upgrade pytest-qahub."
             )
@@ -104,3 +106,14 @@ def upgrade(db: peewee.Database) -> int:
             SchemaVersion.delete().execute()
             SchemaVersion.create(version=version)
     return start
+
+
+def open_upgraded(settings: Settings) -> peewee.Database:
+    """Open the database ``settings`` name with its schema at :data:`LATEST_VERSION`."""
+    db = open_database(settings)
+    try:
+        upgrade(db)
+    except BaseException:
+        db.close_all()  # leave no connection open behind the error
+        raise
+    return db
