@@ -10,8 +10,10 @@ from typing import Any, TypeVar
 
 import pytest
 
-from .inputs import RUN_NAME_LIMIT, RUN_TAG_LIMITS, bearer_token, collector_url, run_label
+from qahub_contract import RUN_NAME_LIMIT, RUN_TAG_LIMITS
+
 from .journal import DEFAULT_KEEP, KeepJournals
+from .validation import bearer_token, collector_url, run_label
 
 T = TypeVar("T")
 
