@@ -11,7 +11,7 @@ pytest-rerunfailures alike (whether an attempt counts shows in its reports):
 
 Whoever takes them takes them off the report (``take_payload``): pytest keeps every report.
 
-The same wrapper hands failures and teardowns to ``screenshots.Screenshots``: one wrapper of
+The same wrapper hands failures and teardowns to ``evidence.Evidence``: one wrapper of
 ours per phase, where pluggy's cost is per wrapper and call (three calls per test).
 
 Nothing is kept per item beyond its own test: the collection's mapping is held as strings
@@ -34,9 +34,9 @@ import pytest
 
 from . import xdist
 from .attach import ATTACHMENTS_ATTR, ERRORS_ATTR, EVIDENCE_KEY
+from .evidence import Evidence
 from .journal import json_line
 from .mapping import CaseMapping, doc_title, map_item, name_title, param_id, plain_code
-from .screenshots import Screenshots
 from .settings import Settings
 from .status import (
     MESSAGE_LIMIT,
@@ -132,10 +132,10 @@ def _attempts(item: pytest.Item) -> tuple[int, int | None]:
 class Capture:
     """Plugin object computing per-item results and failure evidence; registered whenever a run is set."""
 
-    def __init__(self, config: pytest.Config, settings: Settings, screenshots: Screenshots) -> None:
+    def __init__(self, config: pytest.Config, settings: Settings, evidence: Evidence) -> None:
         self._config = config
         self._settings = settings
-        self._screenshots = screenshots
+        self._evidence = evidence
         #: On an xdist worker, which may crash mid-item: each item's skeleton on its setup report.
         self._crash_safe = xdist.is_worker(config)
         #: The item between its setup and its teardown (for an interrupted session too).
@@ -256,7 +256,7 @@ class Capture:
         self._current = None
         if state is not None and self._passed_alone(item, state, teardown):
             return
-        files, errors = self._screenshots.finish(item, state is not None and state.failed)
+        files, errors = self._evidence.finish(item, state is not None and state.failed)
         result = self._result(item, state) if state is not None else None
         if result is not None:
             setattr(teardown, RESULT_ATTR, result)
@@ -288,7 +288,7 @@ class Capture:
         if report.failed and report.when in ("setup", "call"):
             if state is not None:
                 state.failed = True
-            self._screenshots.failed(item)
+            self._evidence.failed(item)
 
     def _skeleton(self, item: pytest.Item, state: ItemState) -> dict[str, Any]:
         """Build an item's result as far as it is known at setup: UNKNOWN until it ends."""

@@ -37,14 +37,14 @@ def pytest_configure(config: pytest.Config) -> None:
         return  # no results: no run, no journal, no delivery process
     config.stash[SETTINGS_KEY] = settings
     from .capture import Capture
-    from .screenshots import Screenshots
+    from .evidence import Evidence
 
     given = xdist.worker_input(config)
     session = given.get(xdist.SESSION_INPUT) if given is not None else None
     store = PendingStore(pending_root(config.rootpath) / (session or new_session_id()))
     config.stash[STORE_KEY] = store
-    screenshots = Screenshots(store, settings.screenshots == "failed")
-    capture = Capture(config, settings, screenshots)
+    evidence = Evidence(store, settings.screenshots == "failed")
+    capture = Capture(config, settings, evidence)
     config.pluginmanager.register(capture, "qahub-capture")
     if given is not None:  # workers capture (and name unknown codes); the controller sends
         from .xdist_worker import SentReports, WorkerWarnings
