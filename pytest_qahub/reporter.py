@@ -256,7 +256,7 @@ class Reporter:
         self._started.pop(nodeid, None)
         self._add(result, records)
 
-    def take_passed(self, code: str, nodeid: str, executed_at: str, duration_ms: int) -> None:
+    def take_passed_alone(self, code: str, nodeid: str, executed_at: str, duration_ms: int) -> None:
         """An item that passed ended, the only one reporting to its case: journal it as it is."""
         if self._started:
             self._started.pop(nodeid, None)
@@ -492,7 +492,7 @@ class ReportFeed:
             return
         passed = payload.get(PASSED_ATTR)
         if passed is not None:  # the fast path (capture.PASSED_ATTR)
-            self._reporter.take_passed(passed[0], report.nodeid, passed[1], passed[2])
+            self._reporter.take_passed_alone(passed[0], report.nodeid, passed[1], passed[2])
             return
         result = payload.get(RESULT_ATTR)
         if self._reruns and (report.nodeid, int(getattr(report, "rerun", 0) or 0)) in self._reruns:
