@@ -20,29 +20,18 @@ from typing import Any
 
 import pytest
 
+from qahub_contract import ATTACHMENT_TYPES
+
 from . import private
 
 ATTACHMENTS_ATTR = "qahub_attachments"
 ERRORS_ATTR = "qahub_attachment_errors"
-SESSION_INPUT = "qahub_session"
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 #: The collector's allowed types by extension (docs/attachments.md).
 MIME_BY_EXTENSION = {
-    ".png": "image/png",
-    ".jpg": "image/jpeg",
-    ".jpeg": "image/jpeg",
-    ".gif": "image/gif",
-    ".webp": "image/webp",
-    ".svg": "image/svg+xml",
-    ".pdf": "application/pdf",
-    ".txt": "text/plain",
-    ".log": "text/plain",
-    ".json": "application/json",
-    ".zip": "application/zip",
-    ".mp4": "video/mp4",
-    ".webm": "video/webm",
+    extension: mime for mime, extensions in ATTACHMENT_TYPES.values() for extension in extensions
 }
 
 

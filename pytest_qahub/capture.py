@@ -1,40 +1,42 @@
 """Capture each item's result where it runs (the only process, or an xdist worker).
 
-In a plain run the result goes straight to the reporter in the same process (``Capture.sink``).
-Where reports must travel, it rides on them as plain, serialisable attributes, so an xdist
-controller, or the reporter's view of a pytest-rerunfailures attempt, gets exactly what a
-plain run computes:
+The result rides on the item's reports as plain, serialisable attributes — the one route to
+the reporter (``reporter.ReportFeed``), in a plain run, under xdist and under
+pytest-rerunfailures alike (whether an attempt counts shows in its reports):
 
-- ``report.qahub_item`` on every setup report: the item's case and start, enough to
-  record an UNKNOWN result if its worker crashes before the item finishes;
-- ``report.qahub_result`` on every teardown report: the item's full result.
+- ``report.qahub_item`` on an xdist worker's setup reports: the item's case and start,
+  enough to record an UNKNOWN result if the worker crashes before the item finishes;
+- ``report.qahub_result`` on every teardown report: the item's full result, or
+  ``report.qahub_passed`` for the commonest one (below).
 
 Whoever takes them takes them off the report (``take_payload``): pytest keeps every report.
 
-The same wrapper hands failures and teardowns to ``screenshots.Screenshots``: one wrapper of
+The same wrapper hands failures and teardowns to ``evidence.Evidence``: one wrapper of
 ours per phase, where pluggy's cost is per wrapper and call (three calls per test).
 
 Nothing is kept per item beyond its own test: the collection's mapping is held as strings
 (which the garbage collector does not track), only the running item has a state, and a result
 leaves as soon as it is handed on. A session of thousands of tests must not give the collector
-more objects to walk. The commonest result, a passed test reported alone to its case, goes to
-the sink as its fields only (``ResultSink.take_passed``).
+more objects to walk. The commonest result, a passed test reported alone to its case, travels
+as its three fields only (``PASSED_ATTR``): a measured fast path, worth 10 k instructions a test
+in ``bench/instructions.py``.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Generator, Sequence
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 import pytest
 
+from . import xdist
 from .attach import ATTACHMENTS_ATTR, ERRORS_ATTR, EVIDENCE_KEY
+from .evidence import Evidence
 from .journal import json_line
 from .mapping import CaseMapping, doc_title, map_item, name_title, param_id, plain_code
-from .screenshots import Screenshots
 from .settings import Settings
 from .status import (
     MESSAGE_LIMIT,
@@ -51,8 +53,10 @@ from .warning import Notices, describe
 
 ITEM_ATTR = "qahub_item"
 RESULT_ATTR = "qahub_result"
+#: (code, executed_at, duration_ms) of an item that passed alone on its case, with nothing else to say.
+PASSED_ATTR = "qahub_passed"
 #: Every attribute the capture puts on reports.
-PAYLOAD_ATTRS = (ITEM_ATTR, RESULT_ATTR, ATTACHMENTS_ATTR, ERRORS_ATTR)
+PAYLOAD_ATTRS = (ITEM_ATTR, RESULT_ATTR, PASSED_ATTR, ATTACHMENTS_ATTR, ERRORS_ATTR)
 
 
 def take_payload(report: pytest.TestReport) -> dict[str, Any]:
@@ -77,23 +81,6 @@ class ItemState:
     phases: list[PhaseOutcome] = field(default_factory=list)
     duration_ms: int = 0
     failed: bool = False  # a setup or call phase failed
-
-
-class ResultSink(Protocol):
-    """Where a plain run's results go: the reporter, in the same process."""
-
-    def take(
-        self,
-        nodeid: str,
-        result: dict[str, Any] | None,
-        files: Sequence[dict[str, str]],
-        errors: Sequence[str],
-    ) -> None:
-        """An item ended with result (None: nothing captured), its attachments and capture errors."""
-
-    def take_passed(self, code: str, nodeid: str, executed_at: str, duration_ms: int) -> None:
-        """An item that passed ended, the only one reporting to its case, with nothing else to say
-        (no attachment, no capture error); `Capture.create_title` gives its case's title if needed."""
 
 
 #: What a passed call contributes (the same for every test: outcomes are frozen).
@@ -145,19 +132,21 @@ def _attempts(item: pytest.Item) -> tuple[int, int | None]:
 class Capture:
     """Plugin object computing per-item results and failure evidence; registered whenever a run is set."""
 
-    def __init__(self, config: pytest.Config, settings: Settings, screenshots: Screenshots) -> None:
+    def __init__(self, config: pytest.Config, settings: Settings, evidence: Evidence) -> None:
         self._config = config
         self._settings = settings
-        self._screenshots = screenshots
-        #: Set by the reporter when results may go to it directly (a plain run in its process).
-        self.sink: ResultSink | None = None
+        self._evidence = evidence
+        #: On an xdist worker, which may crash mid-item: each item's skeleton on its setup report.
+        self._crash_safe = xdist.is_worker(config)
         #: The item between its setup and its teardown (for an interrupted session too).
         self._current: ItemState | None = None
         self._group_sizes: dict[str, int] = {}  # code -> how many items report to it
         self._indexes: dict[str, int] = {}  # nodeid -> position in the session
         self._codes: dict[str, str | None] = {}  # nodeid -> code (None: unmapped, skipped)
-        self._special: dict[str, CaseMapping] = {}  # the mappings that are more than a code
-        self._alone: dict[str, str] = {}  # nodeid -> code, for items alone on a code and no more than it
+        self._mapped_beyond_code: dict[str, CaseMapping] = {}  # mappings that say more than a code
+        #: nodeid -> code, for the items that may take the fast path: alone on a code, mapped to
+        #: no more than it (on a worker that creates cases, none: the controller could not title them).
+        self._fast: dict[str, str] = {}
         self._result_hook = config.hook.pytest_qahub_result
         #: Whether a plugin implements `pytest_qahub_result` (asked once per registration, not per test).
         self._results_adjusted = bool(self._result_hook.get_hookimpls())
@@ -192,26 +181,26 @@ class Capture:
                     codes[nodeid] = None
                     continue
                 code = mapping.code
-                if mapping[1:] != (None, None, None, self._plain_title(nodeid)):  # more than a code
-                    self._special[nodeid] = mapping
+                if mapping[1:] != (None, None, None, self.create_title(nodeid)):  # more than a code
+                    self._mapped_beyond_code[nodeid] = mapping
                 if not mapping.create_title:
                     to_check.add(code)
             elif not creates:  # else the cases it lacks are created
                 to_check.add(code)
             codes[nodeid] = code
             sizes[code] = sizes.get(code, 0) + 1  # a Counter would call __missing__ for each code
-        self._alone = {
+        if self._crash_safe and creates:
+            self._fast = {}
+            return
+        self._fast = {
             nodeid: code
             for nodeid, code in self._codes.items()
-            if code is not None and sizes[code] == 1 and nodeid not in self._special
+            if code is not None and sizes[code] == 1 and nodeid not in self._mapped_beyond_code
         }
 
     def create_title(self, nodeid: str) -> str | None:
-        """The title of the case an item alone on its code creates when missing, or None."""
-        return self._plain_title(nodeid)
-
-    def _plain_title(self, nodeid: str) -> str | None:
-        """The title a mapping of a code alone has when missing cases are created, else None."""
+        """The title of the case a code alone creates when missing (its docstring or its name),
+        or None when the session creates no cases."""
         if not self._creates:
             return None
         index = self._indexes.get(nodeid, -1)
@@ -219,9 +208,9 @@ class Capture:
         doc = doc_title(item) if item is not None and item.nodeid == nodeid else None
         return doc or name_title(nodeid)
 
-    def _plain_mapping(self, nodeid: str, code: str) -> CaseMapping:
+    def _code_mapping(self, nodeid: str, code: str) -> CaseMapping:
         """The mapping of a code alone (what most items have), rebuilt from strings when needed."""
-        return CaseMapping(code, create_title=self._plain_title(nodeid))
+        return CaseMapping(code, create_title=self.create_title(nodeid))
 
     def _mapping(self, item: pytest.Item) -> CaseMapping | None:
         nodeid = item.nodeid
@@ -230,7 +219,7 @@ class Capture:
             return map_item(item, self._settings.unmapped, self._creates, self.notices)
         if code is None:
             return None
-        return self._special.get(nodeid) or self._plain_mapping(nodeid, code)  # type: ignore[arg-type]
+        return self._mapped_beyond_code.get(nodeid) or self._code_mapping(nodeid, code)  # type: ignore[arg-type]
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
@@ -256,24 +245,19 @@ class Capture:
         return report
 
     def _start(self, item: pytest.Item, setup: pytest.TestReport) -> ItemState:
-        """Begin an attempt of the item: its state; where reports travel, its data on the setup report."""
+        """Begin an attempt of the item: its state; on an xdist worker, its data on the setup report."""
         state = self._current = ItemState(item, setup.start)
-        if self.sink is None:
+        if self._crash_safe:
             setattr(setup, ITEM_ATTR, self._skeleton(item, state))
         return state
 
     def _finish(self, item: pytest.Item, state: ItemState | None, teardown: pytest.TestReport) -> None:
-        """Hand the item's result and evidence on: to the sink, or on the teardown report."""
+        """Put the item's result and evidence on its teardown report."""
         self._current = None
-        sink, result = self.sink, None
-        if sink is not None and state is not None and self._passed_alone(sink, item, state):
+        if state is not None and self._passed_alone(item, state, teardown):
             return
-        files, errors = self._screenshots.finish(item, state is not None and state.failed)
-        if state is not None:
-            result = self._result(item, state)
-        if sink is not None:
-            sink.take(item.nodeid, result, files, errors)
-            return
+        files, errors = self._evidence.finish(item, state is not None and state.failed)
+        result = self._result(item, state) if state is not None else None
         if result is not None:
             setattr(teardown, RESULT_ATTR, result)
         if files:
@@ -281,14 +265,13 @@ class Capture:
         if errors:
             setattr(teardown, ERRORS_ATTR, list(errors))
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        """A plain run stopped in the middle of a test (Ctrl-C, -x in a fixture): its result is UNKNOWN."""
-        state = self._current
-        if state is not None and self.sink is not None:
-            self._current = None
-            result = dict(self._skeleton(state.item, state), error_message="the test did not finish")
-            self.sink.take(state.item.nodeid, result, [], [])
+    def unfinished(self) -> dict[str, Any] | None:
+        """The UNKNOWN result of the item this process was running when the session stopped
+        (Ctrl-C, -x in a fixture), once; None when it was running none."""
+        state, self._current = self._current, None
+        if state is None:
+            return None
+        return dict(self._skeleton(state.item, state), error_message="the test did not finish")
 
     def _record_problem(
         self,
@@ -305,7 +288,7 @@ class Capture:
         if report.failed and report.when in ("setup", "call"):
             if state is not None:
                 state.failed = True
-            self._screenshots.failed(item)
+            self._evidence.failed(item)
 
     def _skeleton(self, item: pytest.Item, state: ItemState) -> dict[str, Any]:
         """Build an item's result as far as it is known at setup: UNKNOWN until it ends."""
@@ -328,14 +311,14 @@ class Capture:
             "error_stack": None,
         }
 
-    def _passed_alone(self, sink: ResultSink, item: pytest.Item, state: ItemState) -> bool:
-        """Hand an item that passed at its first attempt, alone on its case, to the sink as its fields.
+    def _passed_alone(self, item: pytest.Item, state: ItemState, teardown: pytest.TestReport) -> bool:
+        """Put an item that passed at its first attempt, alone on its case, on its teardown report
+        as its three fields (``PASSED_ATTR``).
 
-        Returns False, handing nothing, for any other item, when it has attachments or capture
+        Returns False, doing nothing, for any other item, when it has attachments or capture
         errors, or when a hook adjusts results.
         """
-        nodeid = item.nodeid
-        code = self._alone.get(nodeid)
+        code = self._fast.get(item.nodeid)
         phases = state.phases
         if (
             code is None
@@ -346,7 +329,7 @@ class Capture:
             or EVIDENCE_KEY in item.stash
         ):
             return False
-        sink.take_passed(code, nodeid, utc_iso(state.start), state.duration_ms)
+        setattr(teardown, PASSED_ATTR, (code, utc_iso(state.start), state.duration_ms))
         return True
 
     def _result(self, item: pytest.Item, state: ItemState) -> dict[str, Any]:

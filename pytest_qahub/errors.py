@@ -63,5 +63,22 @@ class SetupError(QAHubError):
     the scopes needed, a run that does not exist or is COMPLETED. The message says which."""
 
 
+_BY_STATUS: dict[int, type[ResponseError]] = {
+    401: AuthError,
+    403: AuthError,
+    404: NotFound,
+    409: Conflict,
+    413: PayloadTooLarge,
+}
+
+
+def error_for_status(status: int, code: str | None, message: str) -> ResponseError:
+    """The error for an answer with HTTP status ``status`` (over HTTP, or from the embedded
+    collector, whose errors carry the status the API would answer with)."""
+    if status == 429 or status >= 500:
+        return ServerError(status, code, message)
+    return _BY_STATUS.get(status, ClientError)(status, code, message)
+
+
 #: Errors after which the same request may succeed later.
 TRANSIENT_ERRORS: tuple[type[QAHubError], ...] = (ConnectionFailed, ServerError, ProtocolError)

@@ -313,10 +313,6 @@ class Journal:
         with self._lock:
             self._append(line)
 
-    def append_result(self, payload: dict[str, Any], create_title: str | None = None) -> Entry:
-        """Append a result and return it with its sequence number."""
-        return Entry(self.append_payload(payload, create_title), payload, create_title)
-
     def append_payload(self, payload: dict[str, Any], create_title: str | None = None) -> int:
         """Append a result and return its sequence number (the test process's way, once per test)."""
         record: dict[str, Any] = {"type": "result", "seq": 0, "result": payload}

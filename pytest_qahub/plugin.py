@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from .attach import SESSION_INPUT, Attacher, PendingStore, new_session_id, pending_root
+from . import xdist
+from .attach import Attacher, PendingStore, new_session_id, pending_root
 from .mapping import MARKER_HELP
 from .settings import Settings, add_options, resolve_settings
 
@@ -28,10 +29,6 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 NO_TESTS_RUN = ("collectonly", "setuponly", "setupplan", "showfixtures", "show_fixtures_per_test")
 
 
-def _is_xdist_worker(config: pytest.Config) -> bool:
-    return hasattr(config, "workerinput")
-
-
 def pytest_configure(config: pytest.Config) -> None:
     """Register the marker; with a run, register the capture and (not on workers) the reporter."""
     config.addinivalue_line("markers", MARKER_HELP)
@@ -40,34 +37,32 @@ def pytest_configure(config: pytest.Config) -> None:
         return  # no results: no run, no journal, no delivery process
     config.stash[SETTINGS_KEY] = settings
     from .capture import Capture
-    from .screenshots import Screenshots
+    from .evidence import Evidence
 
-    worker = _is_xdist_worker(config)
-    session = config.workerinput.get(SESSION_INPUT) if worker else None  # type: ignore[attr-defined]
+    given = xdist.worker_input(config)
+    session = given.get(xdist.SESSION_INPUT) if given is not None else None
     store = PendingStore(pending_root(config.rootpath) / (session or new_session_id()))
     config.stash[STORE_KEY] = store
-    screenshots = Screenshots(store, settings.screenshots == "failed")
-    capture = Capture(config, settings, screenshots)
+    evidence = Evidence(store, settings.screenshots == "failed")
+    capture = Capture(config, settings, evidence)
     config.pluginmanager.register(capture, "qahub-capture")
-    if worker:  # workers capture (and name unknown codes); the controller sends
-        from .xdist_worker import SentReports, UnknownCodesWarning
+    if given is not None:  # workers capture (and name unknown codes); the controller sends
+        from .xdist_worker import SentReports, WorkerWarnings
 
-        config.pluginmanager.register(UnknownCodesWarning(config, capture), "qahub-unknown-codes")
+        config.pluginmanager.register(WorkerWarnings(config, capture), "qahub-worker-warnings")
         config.pluginmanager.register(SentReports(), "qahub-sent-reports")
         return
-    from .reporter import Reporter, XdistHooks
+    from .reporter import Reporter
 
     reporter = Reporter(config, settings, capture, store.directory)
     config.pluginmanager.register(reporter, "qahub-reporter")
-    if config.pluginmanager.hasplugin("xdist"):
-        config.pluginmanager.register(XdistHooks(reporter), "qahub-xdist")
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_unconfigure(config: pytest.Config) -> None:
     """Remove old journals with nothing left to send (after the reporter closed this session's)."""
     settings = config.stash.get(SETTINGS_KEY, None)
-    if settings is None or _is_xdist_worker(config):
+    if settings is None or xdist.is_worker(config):
         return
     from .journal import default_directory, prune_delivered
 

@@ -1,9 +1,9 @@
 """The controller-side reporter: checks the run, aggregates, journals, sends, summarises.
 
-Registered only in the process that owns the session (never on an xdist worker). In a plain
-run, ``capture.Capture`` hands it each result directly; under xdist (results arrive on the
-workers' reports) or pytest-rerunfailures (whether an attempt counts is known only once its
-reports are logged) a ``ReportFeed`` takes them from ``pytest_runtest_logreport`` instead.
+Registered only in the process that owns the session (never on an xdist worker). Its
+``ReportFeed`` takes each item's result off the item's reports (``pytest_runtest_logreport``),
+where ``capture.Capture`` put it: the same route in a plain run, under xdist and under
+pytest-rerunfailures.
 """
 
 from __future__ import annotations
@@ -16,15 +16,15 @@ from typing import Any
 
 import pytest
 
-from .attach import ATTACHMENTS_ATTR, ERRORS_ATTR, SESSION_INPUT
-from .capture import ITEM_ATTR, RESULT_ATTR, Capture, take_payload
-from .courier_process import READY_TIMEOUT_S, CourierProcess
+from . import xdist
+from .attach import ATTACHMENTS_ATTR, ERRORS_ATTR
+from .capture import ITEM_ATTR, PASSED_ATTR, RESULT_ATTR, Capture, take_payload
+from .delivery.handle import READY_TIMEOUT_S, DeliveryProcess
 from .journal import REPLAY_COMPLETES, Journal, default_directory, load
 from .settings import Settings
 from .status import PASSED, aggregate, api_result
 from .summary import Summary, write_summary
-from .warning import WARNING_WORKER, QAHubWarning, issue_warning, unknown_codes_message
-from .xdist_worker import KNOWN_CODES_INPUT, NOTICES_OUTPUT, UNKNOWN_OUTPUT
+from .warning import QAHubWarning, issue_warning, unknown_codes_message
 
 FEED_NAME = "qahub-report-feed"
 
@@ -32,7 +32,7 @@ FEED_NAME = "qahub-report-feed"
 class Reporter:
     """Plugin object fed with each item's result; finished in ``pytest_sessionfinish``.
 
-    It journals each result; the delivery process (courier.py) it starts at session start
+    It journals each result; the delivery process it starts at session start
     checks the run, then follows the journal and sends what it holds.
     """
 
@@ -44,7 +44,7 @@ class Reporter:
         #: This session's folder of attachment files not uploaded yet (shared with its workers).
         self.pending = pending
         self.settings = settings
-        self.courier: CourierProcess | None = None
+        self.delivery: DeliveryProcess | None = None
         self.journal: Journal | None = None
         self.known_codes: set[str] | None = None
         #: The run's id: given, or created by the delivery process (None until it is).
@@ -97,16 +97,13 @@ class Reporter:
             "complete": self.settings.completes,
         }
         try:
-            self.courier = CourierProcess(job)
+            self.delivery = DeliveryProcess(job)
         except OSError as ex:
             self.summary.offline_reason = f"the delivery process could not start: {ex}"
-        if self.config.pluginmanager.has_plugin("dsession"):
-            self._feed_from_reports()
+        self.config.pluginmanager.register(ReportFeed(self), FEED_NAME)
+        if xdist.is_controller(self.config):
+            self.config.pluginmanager.register(XdistHooks(self), "qahub-xdist")
             self._await_ready()
-
-    def _feed_from_reports(self) -> None:
-        if not self.config.pluginmanager.has_plugin(FEED_NAME):
-            self.config.pluginmanager.register(ReportFeed(self), FEED_NAME)
 
     def _await_ready(self) -> None:
         """Take the delivery process's answer to the run check, then open the journal.
@@ -118,10 +115,10 @@ class Reporter:
         if self._ready:
             return
         self._ready = True
-        answer = (self.courier.answer(READY_TIMEOUT_S) if self.courier else None) or {}
+        answer = (self.delivery.answer(READY_TIMEOUT_S) if self.delivery else None) or {}
         event = answer.get("event")
         if event == "usage_error":
-            self._stop_courier()
+            self._stop_delivery()
             raise pytest.UsageError(str(answer.get("message")))
         tags = self.settings.run_tags
         if event == "ready":
@@ -146,11 +143,11 @@ class Reporter:
                 complete=self.settings.completes,
             )
         except OSError as ex:
-            self._stop_courier()
+            self._stop_delivery()
             raise pytest.UsageError(f"Cannot write the QAHub journal in {directory}: {ex}") from ex
         self.summary.journal = self.journal.path
-        if self.courier is not None:
-            self.courier.follow(self.journal.path)
+        if self.delivery is not None:
+            self.delivery.follow(self.journal.path)
 
     def _take_run(self, answer: dict[str, Any]) -> None:
         """The delivery process checked the run, or created it: take its id and name."""
@@ -175,7 +172,7 @@ class Reporter:
             else:
                 path.unlink(missing_ok=True)
         except OSError as ex:
-            self._stop_courier()
+            self._stop_delivery()
             raise pytest.UsageError(
                 f"Cannot write the QAHub run id to {path} (--qahub-run-id-file): {ex}"
             ) from ex
@@ -187,11 +184,11 @@ class Reporter:
             self.summary.offline_reason = str(answer.get("message"))
             what = f"QAHub collector {self.summary.offline_reason}"
         else:
-            if self.courier is not None:
-                why = "it did not answer in time" if self.courier.running else self.courier.why()
+            if self.delivery is not None:
+                why = "it did not answer in time" if self.delivery.running else self.delivery.why()
                 self.summary.offline_reason = f"the delivery process failed: {why}"
             what = f"QAHub: {self.summary.offline_reason}"
-        self._stop_courier()
+        self._stop_delivery()
         # A line, not a warning: pytest's warnings summary must read as it does without us.
         self._say_now(
             f"{what}. The tests run; their results wait in the journal (.qahub/journal/) for `qahub replay`."
@@ -203,10 +200,10 @@ class Reporter:
         if terminal is not None:
             terminal.write_line(message, yellow=True)
 
-    def _stop_courier(self) -> None:
-        if self.courier is not None:
-            self.courier.stop()
-            self.courier = None
+    def _stop_delivery(self) -> None:
+        if self.delivery is not None:
+            self.delivery.stop()
+            self.delivery = None
 
     def _warn(self, message: str) -> None:
         if not issue_warning(self.config, message):
@@ -215,12 +212,7 @@ class Reporter:
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
-        """Choose how results arrive; name the unknown codes before the tests run (xdist: a worker does)."""
-        if not self.config.pluginmanager.has_plugin("dsession"):
-            if _reruns_possible(self.config, session.items):
-                self._feed_from_reports()
-            else:
-                self.capture.sink = self
+        """Name the unknown codes before the tests run (xdist: a worker does)."""
         self._await_ready()
         self._warn_unknown(self.capture.codes_to_check)
 
@@ -264,9 +256,18 @@ class Reporter:
         self._started.pop(nodeid, None)
         self._add(result, records)
 
-    def take_passed(self, code: str, nodeid: str, executed_at: str, duration_ms: int) -> None:
+    def take_passed_alone(self, code: str, nodeid: str, executed_at: str, duration_ms: int) -> None:
         """An item that passed ended, the only one reporting to its case: journal it as it is."""
-        payload = api_result(code, PASSED, duration_ms, self.settings.framework, executed_at)
+        if self._started:
+            self._started.pop(nodeid, None)
+        result = {
+            "code": code,
+            "status": PASSED,
+            "duration_ms": duration_ms,
+            "framework": self.settings.framework,
+            "executed_at": executed_at,
+        }
+        payload = api_result(result)
         known = self.known_codes
         # Most codes exist: a case title is worked out only for one that may be created.
         title = None if known is not None and code in known else self.capture.create_title(nodeid)
@@ -349,6 +350,9 @@ class Reporter:
             self._await_ready()  # not done yet if collection was interrupted
         except pytest.UsageError as ex:
             self.summary.notes.append(str(ex))
+        unfinished = self.capture.unfinished()  # a plain run stopped in the middle of a test
+        if unfinished is not None:
+            self.take(unfinished["nodeid"], unfinished)
         for skeleton in list(self._started.values()):
             self._add(dict(skeleton, error_message="the test did not finish"))
         self._started.clear()
@@ -365,13 +369,13 @@ class Reporter:
 
     def _settle(self) -> None:
         """Let the delivery process send the rest, within the flush time-out; take its totals."""
-        if self.courier is not None:
-            stats = self.courier.finish(self.settings.flush_timeout, self._say)
+        if self.delivery is not None:
+            stats = self.delivery.finish(self.settings.flush_timeout, self._say)
             if stats is not None:
                 self._take_stats(stats)
             else:
-                self._count_from_journal(f"the delivery process did not finish: {self.courier.why()}")
-            self.courier = None
+                self._count_from_journal(f"the delivery process did not finish: {self.delivery.why()}")
+            self.delivery = None
         else:
             self.summary.waiting = self._journaled
         if self.settings.completes and self.summary.completed is None:  # no word from the delivery process
@@ -430,7 +434,7 @@ class Reporter:
         """Close the journal if the session did not; stop the delivery process if it still runs."""
         self._close_journal()
         self._clean_pending()
-        self._stop_courier()
+        self._stop_delivery()
 
     def _close_journal(self) -> None:
         """Close (and so fsync) the journal, once; remove it if it holds nothing to replay."""
@@ -455,18 +459,6 @@ class Reporter:
             self.pending.rmdir()
 
 
-def _reruns_possible(config: pytest.Config, items: list[pytest.Item]) -> bool:
-    """Whether pytest-rerunfailures may rerun an item (whether an attempt counts shows in its reports)."""
-    if not config.pluginmanager.has_plugin("rerunfailures"):
-        return False
-    try:
-        from pytest_rerunfailures import get_reruns_count
-
-        return any(get_reruns_count(item) for item in items)
-    except (ImportError, AttributeError, TypeError, ValueError):
-        return True  # another version of the plugin: take results from the reports, always right
-
-
 def _discard(files: list[dict[str, str]]) -> None:
     """Remove pending attachment files that will not be uploaded."""
     for record in files:
@@ -475,7 +467,7 @@ def _discard(files: list[dict[str, str]]) -> None:
 
 
 class ReportFeed:
-    """Takes results from ``pytest_runtest_logreport`` (xdist, pytest-rerunfailures).
+    """Takes each item's result off its reports (``pytest_runtest_logreport``): the one route.
 
     Called three times per test: the setup and call reports return at once.
     """
@@ -498,6 +490,10 @@ class ReportFeed:
             return
         if when != "teardown":
             return
+        passed = payload.get(PASSED_ATTR)
+        if passed is not None:  # the fast path (capture.PASSED_ATTR)
+            self._reporter.take_passed_alone(passed[0], report.nodeid, passed[1], passed[2])
+            return
         result = payload.get(RESULT_ATTR)
         if self._reruns and (report.nodeid, int(getattr(report, "rerun", 0) or 0)) in self._reruns:
             result = None  # the teardown of an attempt that is rerun
@@ -518,10 +514,10 @@ class XdistHooks:
     def pytest_configure_node(self, node: Any) -> None:
         """Give each worker this session's pending-attachments folder; the first, the project's codes."""
         if self._reporter.pending is not None:
-            node.workerinput[SESSION_INPUT] = self._reporter.pending.name
+            node.workerinput[xdist.SESSION_INPUT] = self._reporter.pending.name
         known = self._reporter.known_codes
-        if known is not None and node.workerinput.get("workerid") == WARNING_WORKER:  # the one that warns
-            node.workerinput[KNOWN_CODES_INPUT] = sorted(known)
+        if known is not None and node.workerinput.get("workerid") == xdist.WARNING_WORKER:  # it warns
+            node.workerinput[xdist.KNOWN_CODES_INPUT] = sorted(known)
 
     def pytest_warning_recorded(self, warning_message: Any) -> None:
         """A worker's unknown-codes warning arrived: it needs no second one."""
@@ -532,10 +528,10 @@ class XdistHooks:
     def pytest_testnodedown(self, node: Any, error: object) -> None:
         """A worker ended: the unknown codes it found are named at the end if it could not warn."""
         unknown = getattr(node, "workeroutput", None) or {}
-        if isinstance(unknown.get(UNKNOWN_OUTPUT), list):
-            self._reporter.found_unknown(unknown[UNKNOWN_OUTPUT])
-        if isinstance(unknown.get(NOTICES_OUTPUT), list):
-            self._reporter.noted([str(notice) for notice in unknown[NOTICES_OUTPUT]])
+        if isinstance(unknown.get(xdist.UNKNOWN_OUTPUT), list):
+            self._reporter.found_unknown(unknown[xdist.UNKNOWN_OUTPUT])
+        if isinstance(unknown.get(xdist.NOTICES_OUTPUT), list):
+            self._reporter.noted([str(notice) for notice in unknown[xdist.NOTICES_OUTPUT]])
 
     def pytest_handlecrashitem(self, crashitem: str, report: pytest.TestReport, sched: Any) -> None:
         """A worker died running crashitem: its result is UNKNOWN."""

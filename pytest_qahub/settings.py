@@ -10,8 +10,10 @@ from typing import Any, TypeVar
 
 import pytest
 
-from .inputs import RUN_NAME_LIMIT, RUN_TAG_LIMITS, bearer_token, collector_url, run_label
+from qahub_contract import RUN_NAME_LIMIT, RUN_TAG_LIMITS
+
 from .journal import DEFAULT_KEEP, KeepJournals
+from .validation import bearer_token, collector_url, run_label
 
 T = TypeVar("T")
 
@@ -154,7 +156,7 @@ def _token(value: Any) -> str:
     return bearer_token(str(value))
 
 
-def _label(value: Any) -> str:
+def _framework(value: Any) -> str:
     """A result's ``framework``: what the results API accepts (1 to 100 characters, printable)."""
     text = _text(value)
     if len(text) > 100:
@@ -244,7 +246,7 @@ def resolve_settings(config: pytest.Config, environ: Mapping[str, str] | None = 
             config, "unmapped", _choice(UNMAPPED_CHOICES), "create" if url is None else "skip", env
         ),
         strict=_resolve(config, "strict", _boolean, False, env),
-        framework=_resolve(config, "framework", _label, "pytest", env),
+        framework=_resolve(config, "framework", _framework, "pytest", env),
         flush_timeout=_resolve(config, "flush_timeout", _seconds, 10.0, env),
         screenshots=_resolve(config, "screenshots", _choice(SCREENSHOT_CHOICES), "failed", env),
         keep_journals=_resolve(config, "keep_journals", KeepJournals.parse, DEFAULT_KEEP, env),

@@ -9,13 +9,9 @@ from typing import Any
 
 import pytest
 
-from .warning import describe
+from qahub_contract import BROKEN, FAILED, PASSED, SKIPPED, UNKNOWN
 
-PASSED = "PASSED"
-FAILED = "FAILED"
-BROKEN = "BROKEN"
-SKIPPED = "SKIPPED"
-UNKNOWN = "UNKNOWN"
+from .warning import describe
 
 #: Worst wins when statuses are combined: FAILED > BROKEN > UNKNOWN > PASSED > SKIPPED.
 SEVERITY = {SKIPPED: 0, PASSED: 1, UNKNOWN: 2, BROKEN: 3, FAILED: 4}
@@ -164,42 +160,42 @@ def aggregate(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
     if not results:
         raise ValueError("nothing to aggregate")
     if len(results) == 1 and results[0].get("group_size", 1) == 1:
-        return _single(results[0])
+        return api_result(results[0])  # most tests: a code of their own
     ordered = sorted(results, key=lambda result: result.get("index", 0))
     first = ordered[0]
-    status = worst(result["status"] for result in ordered)
-    duration = sum(int(result.get("duration_ms") or 0) for result in ordered)
-    executed_at = min(result["executed_at"] for result in ordered)
-    payload = api_result(first["code"], status, duration, first.get("framework"), executed_at)
+    combined: dict[str, Any] = {
+        "code": first["code"],
+        "status": worst(result["status"] for result in ordered),
+        "duration_ms": sum(int(result.get("duration_ms") or 0) for result in ordered),
+        "framework": first.get("framework"),
+        "executed_at": min(result["executed_at"] for result in ordered),
+    }
     for key in ("bug_ticket_key", "bug_ticket_url"):
-        value = next((result[key] for result in ordered if result.get(key)), None)
-        if value:
-            payload[key] = value
+        combined[key] = next((result[key] for result in ordered if result.get(key)), None)
     comments = list(dict.fromkeys(result["comment"] for result in ordered if result.get("comment")))
     if first.get("group_size", len(ordered)) > len(ordered):
         comments.append(f"{len(ordered)} of {first['group_size']} parameters finished")
-    if comments:
-        payload["comment"] = "\n".join(comments)
+    combined["comment"] = "\n".join(comments)
     if len(ordered) == 1:
         message, stack = first.get("error_message"), first.get("error_stack")
     else:
         message, stack = _per_parameter(ordered)
-    if message:
-        payload["error_message"] = clip(message, MESSAGE_LIMIT)
-    if stack:
-        payload["error_stack"] = clip(stack, STACK_LIMIT)
-    return payload
+    combined["error_message"], combined["error_stack"] = message, stack
+    return api_result(combined)
 
 
-def _single(result: dict[str, Any]) -> dict[str, Any]:
-    """`aggregate` of one result with a code of its own: the same payload, built directly."""
-    payload = api_result(
-        result["code"],
-        result["status"],
-        int(result.get("duration_ms") or 0),
-        result.get("framework"),
-        result["executed_at"],
-    )
+def api_result(result: dict[str, Any]) -> dict[str, Any]:
+    """The API result of an item's result (or of several combined): the one place it is built.
+
+    The fields every API result has come first; the others only when they have a value.
+    """
+    payload = {
+        "test_case_code": result["code"],
+        "status": result["status"],
+        "duration_ms": int(result.get("duration_ms") or 0),
+        "framework": result.get("framework") or "pytest",
+        "executed_at": result["executed_at"],
+    }
     for key in ("bug_ticket_key", "bug_ticket_url", "comment"):
         if value := result.get(key):
             payload[key] = value
@@ -210,35 +206,17 @@ def _single(result: dict[str, Any]) -> dict[str, Any]:
     return payload
 
 
-def api_result(
-    code: str, status: str, duration_ms: int, framework: str | None, executed_at: str
-) -> dict[str, Any]:
-    """The fields every API result has; the others are added only when they have a value.
-
-    For an item that passed alone on its case (most tests) this is all of it: what
-    `aggregate` makes of that item's result, built without the result.
-    """
-    return {
-        "test_case_code": code,
-        "status": status,
-        "duration_ms": duration_ms,
-        "framework": framework or "pytest",
-        "executed_at": executed_at,
-    }
-
-
 def _per_parameter(results: Sequence[dict[str, Any]]) -> tuple[str | None, str | None]:
     """Join the messages and stacks of the parameters that did not pass (skipped ones too)."""
     shown = [result for result in results if result["status"] != PASSED]
     messages = []
     for result in shown:
         message = result.get("error_message") or result["status"]
-        messages.append(f"[{_label(result)}] " + message.replace("\n", "\n  "))
-    stacks = [
-        f"--- {_label(result)} ---\n{result['error_stack']}" for result in shown if result.get("error_stack")
-    ]
+        messages.append(f"[{_parameter(result)}] " + message.replace("\n", "\n  "))
+    stacks = [f"--- {_parameter(r)} ---\n{r['error_stack']}" for r in shown if r.get("error_stack")]
     return "\n".join(messages) or None, "\n\n".join(stacks) or None
 
 
-def _label(result: dict[str, Any]) -> str:
+def _parameter(result: dict[str, Any]) -> str:
+    """Which parameter a result is, in the combined message."""
     return result.get("param") or result.get("nodeid") or "?"

@@ -7,9 +7,7 @@ from collections.abc import Sequence
 
 import pytest
 
-#: The xdist worker that warns about what every worker collects alike (xdist names its workers
-#: gw0, gw1, ...; a restarted one gets a new name).
-WARNING_WORKER = "gw0"
+from .xdist import tells_shared
 
 
 class QAHubWarning(pytest.PytestWarning):
@@ -79,8 +77,7 @@ class Notices:
 
     def __init__(self, config: pytest.Config) -> None:
         self._config = config
-        workerinput = getattr(config, "workerinput", None)
-        self._tells_shared = workerinput is None or workerinput.get("workerid") == WARNING_WORKER
+        self._tells_shared = tells_shared(config)
         self._told: set[str] = set()
         #: The messages that could not be given as warnings, for the summary.
         self.unsaid: list[str] = []

@@ -18,17 +18,12 @@ import pytest
 
 from .capture import Capture, take_payload
 from .warning import issue_warning, unknown_codes_message
-
-#: workerinput key: the project's test case codes (absent when the controller does not know them).
-KNOWN_CODES_INPUT = "qahub_known_codes"
-#: workeroutput key: the codes the session uses that the project lacks.
-UNKNOWN_OUTPUT = "qahub_unknown_codes"
-#: workeroutput key: the notices this worker could not give as warnings (warnings are errors).
-NOTICES_OUTPUT = "qahub_notices"
+from .xdist import KNOWN_CODES_INPUT, NOTICES_OUTPUT, UNKNOWN_OUTPUT
 
 
-class UnknownCodesWarning:
-    """Registered on xdist workers: after collection, warn about the codes the project lacks."""
+class WorkerWarnings:
+    """Registered on xdist workers: warn about the codes the project lacks after collection;
+    hand the notices that could not be warnings to the controller at the end."""
 
     def __init__(self, config: pytest.Config, capture: Capture) -> None:
         self._config = config

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.journals import journal_entry
 from tests.support.server import qahub
 
 
@@ -160,7 +161,7 @@ def test_replay_names_journals_delivered_earlier_only_when_asked(env, tmp_path: 
     from pytest_qahub.journal import Journal
 
     journal = Journal.create(tmp_path / "journal", url="http://127.0.0.1:9", run_id="r1")
-    entry = journal.append_result({"test_case_code": "TC-1", "status": "PASSED"})
+    entry = journal_entry(journal, {"test_case_code": "TC-1", "status": "PASSED"})
     journal.mark_delivered([entry.seq])
     journal.close()
     quiet = qahub(env, "replay", str(tmp_path / "journal"))

@@ -9,13 +9,14 @@ from typing import Any
 import pytest
 
 from pytest_qahub.attach import guess_name, is_png, mime_for, safe_name
-from pytest_qahub.delivery import Delivery
+from pytest_qahub.delivery.batches import Batches
+from pytest_qahub.delivery.replay import replay
+from pytest_qahub.delivery.transport import Attachment, PostOutcome
 from pytest_qahub.errors import ClientError, PayloadTooLarge, ServerError
 from pytest_qahub.journal import Journal, load
-from pytest_qahub.replay import replay
-from pytest_qahub.transport import Attachment, PostOutcome
 from tests.plugin.conftest import QAHubRun, make_cases
 from tests.plugin.test_screenshots import attachments_of, files_of, make_png, pending_files
+from tests.support.journals import journal_entry
 from tests.support.server import CollectorServer
 
 
@@ -148,7 +149,7 @@ class FlakyUploads:
 
 def journal_with_two_files(tmp_path: Path) -> tuple[Journal, list[Any]]:
     journal = Journal.create(tmp_path / "journal", url="http://fake", run_id="run")
-    entry = journal.append_result({"test_case_code": "C-1", "status": "FAILED"})
+    entry = journal_entry(journal, {"test_case_code": "C-1", "status": "FAILED"})
     files = []
     for name in ("a.png", "b.txt"):
         path = tmp_path / name
@@ -159,7 +160,7 @@ def journal_with_two_files(tmp_path: Path) -> tuple[Journal, list[Any]]:
 
 def test_a_transient_upload_failure_keeps_the_file_and_the_ids_for_replay(tmp_path: Path) -> None:
     journal, (entry, *files) = journal_with_two_files(tmp_path)
-    delivery = Delivery(FlakyUploads(ServerError(503, None, "busy")), journal, "run", None)
+    delivery = Batches(FlakyUploads(ServerError(503, None, "busy")), journal, "run", None)
     delivery.send([entry])
     waiting, error = delivery.upload(files)
     assert isinstance(error, ServerError) and waiting == files
@@ -168,7 +169,7 @@ def test_a_transient_upload_failure_keeps_the_file_and_the_ids_for_replay(tmp_pa
     assert state.pending == [] and state.result_ids == {"C-1": "r-C-1"}
     assert [f.name for f in state.attachments] == ["a.png", "b.txt"]
     # A later attempt (replay) needs no new upsert: the id is in the journal.
-    later = Delivery(FlakyUploads(), Journal.reopen(state), "run", None)
+    later = Batches(FlakyUploads(), Journal.reopen(state), "run", None)
     later.result_ids.update(state.result_ids)
     assert later.upload(state.attachments) == ([], None)
     assert later.transport.uploaded == [("r-C-1", "a.png"), ("r-C-1", "b.txt")]
@@ -181,7 +182,7 @@ def test_a_transient_upload_failure_keeps_the_file_and_the_ids_for_replay(tmp_pa
 )
 def test_too_large_or_refused_files_are_settled_not_retried(tmp_path: Path, error: Exception) -> None:
     journal, (entry, *files) = journal_with_two_files(tmp_path)
-    delivery = Delivery(FlakyUploads(error), journal, "run", None)
+    delivery = Batches(FlakyUploads(error), journal, "run", None)
     delivery.send([entry])
     assert delivery.upload(files) == ([], None)
     assert delivery.stats.attachments_sent == 1
@@ -197,7 +198,7 @@ def test_attachments_of_a_rejected_result_are_settled(tmp_path: Path) -> None:
         def post_results(self, run_id: str, results: list[dict[str, Any]]) -> PostOutcome:
             return PostOutcome(207, [], [{"index": 0, "message": "No test case with code 'C-1'"}])
 
-    delivery = Delivery(Rejecting(), journal, "run", None)
+    delivery = Batches(Rejecting(), journal, "run", None)
     delivery.send([entry])
     assert delivery.upload(files) == ([], None)
     assert [reason for _, _, reason in delivery.stats.attachments_refused] == ["its result was rejected"] * 2

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_qahub.ci import Origin, detect
+from pytest_qahub.delivery.ci import Origin, detect
 
 SHA = "9f1c2d3e4b5a69788796a5b4c3d2e1f0a9b8c7d6"
 

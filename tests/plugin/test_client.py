@@ -12,7 +12,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from pytest_qahub.client import HttpTransport
+from pytest_qahub.delivery.http import HttpTransport
 from pytest_qahub.errors import (
     AuthError,
     ClientError,

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from pytest_qahub.delivery.replay import replay
 from pytest_qahub.journal import Journal, load
-from pytest_qahub.replay import replay
 from tests.plugin.conftest import QAHubRun, make_cases
 from tests.support.faults import FlakyProxy, closed_port_url
+from tests.support.journals import journal_entry
 from tests.support.server import CollectorServer
 
 CODES = [f"DLV-{n}" for n in range(30)]
@@ -151,7 +152,7 @@ def test_replay_without_journals_says_so(tmp_path: Path, monkeypatch: pytest.Mon
 
 def test_replay_needs_a_url_when_the_journal_has_none(tmp_path: Path) -> None:
     journal = Journal.create(tmp_path, url=None, run_id="r")
-    journal.append_result({"test_case_code": "X", "status": "PASSED"})
+    journal_entry(journal, {"test_case_code": "X", "status": "PASSED"})
     journal.close()
     out = io.StringIO()
     assert replay([journal.path], None, None, out) == 2
@@ -163,7 +164,7 @@ def test_replay_names_a_missing_ca_bundle_and_keeps_the_results(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     journal = Journal.create(tmp_path, url="https://qahub.invalid", run_id="r")
-    journal.append_result({"test_case_code": "X", "status": "PASSED"})
+    journal_entry(journal, {"test_case_code": "X", "status": "PASSED"})
     journal.close()
     missing = tmp_path / "no-such-bundle.pem"
     monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
@@ -176,7 +177,7 @@ def test_replay_names_a_missing_ca_bundle_and_keeps_the_results(
 
 def test_replay_to_a_url_that_cannot_be_used_says_why_and_keeps_the_results(tmp_path: Path) -> None:
     journal = Journal.create(tmp_path, url="http://127.0.0.1:9", run_id="r")
-    journal.append_result({"test_case_code": "X", "status": "PASSED"})
+    journal_entry(journal, {"test_case_code": "X", "status": "PASSED"})
     journal.close()
     out = io.StringIO()
     assert replay([journal.path], "http://[::1", "t", out) == 2

@@ -9,9 +9,9 @@ import sys
 
 import pytest
 
-from pytest_qahub import courier
+from pytest_qahub.delivery import process
+from pytest_qahub.delivery.replay import replay
 from pytest_qahub.errors import QAHubError
-from pytest_qahub.replay import replay
 from tests.plugin.conftest import QAHubRun, make_cases
 from tests.support.waiting import wait_until
 
@@ -79,7 +79,8 @@ def test_the_delivery_process_starts_without_loading_pytest() -> None:
     # It starts while pytest collects: the less it imports, the sooner a short session's run check
     # is answered.
     check = (
-        "import sys, pytest_qahub.courier, pytest_qahub.client, pytest_qahub.embedded\n"
+        "import sys, pytest_qahub.delivery.process, pytest_qahub.delivery.http\n"
+        "import pytest_qahub.delivery.embedded\n"
         "assert 'pytest' not in sys.modules and '_pytest' not in sys.modules"
     )
     subprocess.run([sys.executable, "-P", "-c", check], check=True, timeout=60)
@@ -89,7 +90,7 @@ BROKEN_ENVIRONMENT = """
 import os
 import sys
 
-if "pytest_qahub.courier" in sys.orig_argv:
+if "pytest_qahub.delivery" in sys.orig_argv:
     sys.stderr.write("this environment cannot run the delivery process\\n")
     os._exit(3)
 """
@@ -129,9 +130,9 @@ def test_a_check_request_that_cannot_be_made_is_a_usage_error(monkeypatch: pytes
             self.closed = True
 
     unusable = Unusable()
-    monkeypatch.setattr(courier, "make_transport", lambda *args: unusable)
-    job = courier.Job(run="r", url="http://h", token=None, root=".", batch_size=1, flush_timeout=1)
-    answer, transport = courier.preflight(job)
+    monkeypatch.setattr(process, "connect", lambda *args: unusable)
+    job = process.Job(run="r", url="http://h", token=None, root=".", batch_size=1, flush_timeout=1)
+    answer, transport = process.preflight(job)
     assert answer == {
         "event": "usage_error",
         "message": "QAHub at http://h: GET http://h/api/v1/me: the request could not be made",

@@ -179,7 +179,7 @@ def test_the_embedded_collector_runs_on_postgresql_too(suite: pytest.Pytester) -
 
 
 SKIPS_DRIVERS = """
-from pytest_qahub.courier import Job, skip_postgres_drivers
+from pytest_qahub.delivery.process import Job, skip_postgres_drivers
 skip_postgres_drivers(Job(run="r", url={url!r}, token=None, root=".", batch_size=1, flush_timeout=1))
 import peewee
 print(peewee.psycopg is None)

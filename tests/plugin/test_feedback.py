@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from pytest_qahub.delivery.replay import replay
 from pytest_qahub.journal import Journal
-from pytest_qahub.replay import replay
 from tests.plugin.conftest import QAHubRun
 from tests.support.faults import FaultProxy, closed_port_url
+from tests.support.journals import journal_entry
 from tests.support.server import CollectorServer, qahub
 
 TWO = """
@@ -114,7 +115,7 @@ def test_a_long_list_of_unknown_codes_is_cut(qahub_run: QAHubRun) -> None:
 def journal_for(directory: Path, url: str, run_id: str, count: int) -> Path:
     journal = Journal.create(directory, url=url, run_id=run_id)
     for n in range(count):
-        journal.append_result({"test_case_code": f"FB-{n % 2 + 1}", "status": "PASSED"})
+        journal_entry(journal, {"test_case_code": f"FB-{n % 2 + 1}", "status": "PASSED"})
     journal.close()
     return journal.path
 

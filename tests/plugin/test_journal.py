@@ -11,6 +11,7 @@ import pytest
 
 from pytest_qahub.attach import PendingStore
 from pytest_qahub.journal import QUIET_S, Entry, Follower, Journal, KeepJournals, load, prune_delivered
+from tests.support.journals import journal_entry
 
 
 def payload(code: str) -> dict[str, str]:
@@ -30,7 +31,7 @@ def test_it_writes_a_header_with_the_url_and_run(journal: Journal) -> None:
 
 
 def test_a_reload_yields_every_result_not_yet_delivered(journal: Journal) -> None:
-    entries = [journal.append_result(payload(f"TC-{n}")) for n in range(4)]
+    entries = [journal_entry(journal, payload(f"TC-{n}")) for n in range(4)]
     journal.mark_delivered([entries[0].seq, entries[2].seq])
     journal.mark_rejected({entries[3].seq: "no such case"})
     journal.close()
@@ -41,7 +42,7 @@ def test_a_reload_yields_every_result_not_yet_delivered(journal: Journal) -> Non
 
 
 def test_it_keeps_the_title_of_cases_to_create(journal: Journal) -> None:
-    journal.append_result(payload("a.py::test_b"), create_title="a.py::test_b")
+    journal_entry(journal, payload("a.py::test_b"), create_title="a.py::test_b")
     journal.close()
     assert load(journal.path).pending[0].create_title == "a.py::test_b"
 
@@ -49,7 +50,7 @@ def test_it_keeps_the_title_of_cases_to_create(journal: Journal) -> None:
 def test_a_truncated_last_line_is_ignored_and_appending_continues_cleanly(
     journal: Journal,
 ) -> None:
-    journal.append_result(payload("TC-1"))
+    journal_entry(journal, payload("TC-1"))
     journal.close()
     with journal.path.open("ab") as handle:
         handle.write(b'{"type": "result", "seq": 2, "resu')  # the process died mid-write
@@ -58,7 +59,7 @@ def test_a_truncated_last_line_is_ignored_and_appending_continues_cleanly(
     assert state.corrupt_lines == 0
     reopened = Journal.reopen(state)
     reopened.mark_delivered([1])
-    again = reopened.append_result(payload("TC-3"))
+    again = journal_entry(reopened, payload("TC-3"))
     reopened.close()
     state = load(journal.path)
     assert [entry.seq for entry in state.pending] == [again.seq]
@@ -66,7 +67,7 @@ def test_a_truncated_last_line_is_ignored_and_appending_continues_cleanly(
 
 
 def test_a_corrupt_line_in_the_middle_is_counted_not_fatal(journal: Journal) -> None:
-    journal.append_result(payload("TC-1"))
+    journal_entry(journal, payload("TC-1"))
     journal.close()
     with journal.path.open("ab") as handle:
         handle.write(b"garbage\n")
@@ -87,16 +88,16 @@ def test_a_file_without_a_header_is_not_a_journal(tmp_path: Path) -> None:
 def test_writing_after_close_is_an_os_error(journal: Journal) -> None:
     journal.close()
     with pytest.raises(OSError, match="closed"):
-        journal.append_result(payload("TC-1"))
+        journal_entry(journal, payload("TC-1"))
 
 
 def test_a_follower_reads_each_record_once_as_it_is_appended(journal: Journal) -> None:
     follower = Follower(journal.path)
     assert follower.read() == ([], [])  # the header is neither
-    first = journal.append_result({"test_case_code": "TC-1"})
+    first = journal_entry(journal, {"test_case_code": "TC-1"})
     attachment = journal.append_attachment("TC-1", "/tmp/shot.png", "shot.png", "image/png")
     assert follower.read() == ([first], [attachment])
-    second = journal.append_result({"test_case_code": "TC-2"}, "create me")
+    second = journal_entry(journal, {"test_case_code": "TC-2"}, "create me")
     assert follower.read() == ([second], [])
     assert follower.read() == ([], [])
     follower.close()
@@ -119,7 +120,7 @@ def test_marks_from_another_handle_interleave_whole_lines(journal: Journal) -> N
     marks = Journal.for_marks(journal.path)  # as the delivery process opens it
     entries = []
     for n in range(50):
-        entries.append(journal.append_result({"test_case_code": f"TC-{n}"}))
+        entries.append(journal_entry(journal, {"test_case_code": f"TC-{n}"}))
         if n % 10 == 9:
             marks.mark_delivered([entry.seq for entry in entries[-10:]])
     marks.close()
@@ -176,7 +177,7 @@ def test_journals_of_the_last_days_are_kept(tmp_path: Path) -> None:
 
 
 def test_a_journal_a_session_may_still_write_is_kept(tmp_path: Path, journal: Journal) -> None:
-    entry = journal.append_result(payload("TC-1"))
+    entry = journal_entry(journal, payload("TC-1"))
     journal.mark_delivered([entry.seq])  # delivered so far, but this process goes on
     old = time.time() - 2 * QUIET_S
     os.utime(journal.path, (old, old))

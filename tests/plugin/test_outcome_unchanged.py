@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_qahub.courier_process import CourierProcess
+from pytest_qahub.delivery.handle import DeliveryProcess
 from pytest_qahub.journal import default_directory, load
 from tests.plugin.conftest import make_cases
 from tests.support.faults import FaultProxy
@@ -128,9 +128,9 @@ def test_with_pytest_warnings_off_the_summary_gives_the_notice(suite: pytest.Pyt
     )
 
 
-def start_courier(root: Path) -> CourierProcess:
+def start_courier(root: Path) -> DeliveryProcess:
     job = {"run": "r", "url": None, "token": None, "root": str(root), "batch_size": 1, "flush_timeout": 1}
-    return CourierProcess(job)
+    return DeliveryProcess(job)
 
 
 def test_a_stopped_delivery_process_leaves_nothing_open(tmp_path: Path) -> None:
@@ -145,7 +145,7 @@ def test_a_stopped_delivery_process_leaves_nothing_open(tmp_path: Path) -> None:
         del courier
         gc.collect()
     assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
-    assert "qahub-courier-answers" not in [thread.name for thread in threading.enumerate()]
+    assert "qahub-delivery-answers" not in [thread.name for thread in threading.enumerate()]
 
 
 def test_a_delivery_process_that_prints_other_lines_still_answers(

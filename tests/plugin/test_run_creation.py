@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from pytest_qahub.delivery.replay import replay
 from pytest_qahub.journal import default_directory, load
-from pytest_qahub.replay import replay
 from tests.plugin.conftest import QAHubRun, make_cases
 from tests.support.server import CollectorServer
 

@@ -13,7 +13,7 @@ from unittest.mock import MagicMock
 
 import pytest
 
-from pytest_qahub.screenshots import ScreenshotError, as_png, run_bounded, take_screenshot
+from pytest_qahub.evidence import ScreenshotError, as_png, run_bounded, take_screenshot
 from pytest_qahub.settings import resolve_settings
 from tests.plugin.conftest import QAHubRun, make_cases
 from tests.support.images import solid_png

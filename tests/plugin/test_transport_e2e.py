@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from pytest_qahub.client import HttpTransport
+from pytest_qahub.delivery.http import HttpTransport
+from pytest_qahub.delivery.transport import Attachment
 from pytest_qahub.errors import Conflict, NotFound
-from pytest_qahub.transport import Attachment
 from tests.support.images import solid_png
 from tests.support.server import CollectorServer
 
@@ -35,13 +37,17 @@ def test_create_case_then_a_duplicate_is_a_conflict(
     assert code in transport.case_codes()
 
 
-def test_a_result_gets_an_attachment(transport: HttpTransport, collector_server: CollectorServer) -> None:
+def test_a_result_gets_an_attachment(
+    transport: HttpTransport, collector_server: CollectorServer, tmp_path: Path
+) -> None:
     collector_server.create_case("TR-ATTACH", "attach")
     run = collector_server.create_run("attach")
     outcome = transport.post_results(run, [{"test_case_code": "TR-ATTACH", "status": "FAILED"}])
     assert outcome.status == 201
     result_id = outcome.accepted[0]["id"]
-    uploaded = transport.upload_attachment(result_id, [Attachment("shot.png", tiny_png(), "image/png")])
+    shot = tmp_path / "shot.png"
+    shot.write_bytes(tiny_png())
+    uploaded = transport.upload_attachment(result_id, [Attachment("shot.png", shot, "image/png")])
     assert [(item["fileName"], item["mimeType"]) for item in uploaded] == [("shot.png", "image/png")]
 
 

@@ -13,7 +13,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from .inputs import RUN_TAG_LIMITS, run_label
+from qahub_contract import RUN_TAG_LIMITS
+
+from ..validation import run_label
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import Callable
@@ -13,20 +14,19 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from . import __version__
-from .errors import (
-    AuthError,
+from .. import __version__
+from ..errors import (
     ClientError,
     Conflict,
     ConnectionFailed,
     NotFound,
-    PayloadTooLarge,
     ProtocolError,
     QAHubError,
     ResponseError,
     ServerError,
+    error_for_status,
 )
-from .inputs import bearer_token, collector_url
+from ..validation import bearer_token, collector_url
 from .transport import Attachment, PostOutcome
 
 RETRY_STATUSES = (429, 500, 502, 503, 504)
@@ -292,8 +292,10 @@ class HttpTransport:
 
     def upload_attachment(self, result_id: str, files: list[Attachment]) -> list[dict[str, Any]]:
         """Attach files to a result (multipart, one ``file`` part each)."""
-        parts = [("file", (f.name, f.content, f.mime_type)) for f in files]
-        return self._data(self._request("POST", f"/results/{_segment(result_id)}/attachments", files=parts))
+        with contextlib.ExitStack() as opened:
+            parts = [("file", (f.name, opened.enter_context(f.path.open("rb")), f.mime_type)) for f in files]
+            path = f"/results/{_segment(result_id)}/attachments"
+            return self._data(self._request("POST", path, files=parts))
 
     def close(self) -> None:
         """Close pooled connections."""
@@ -328,16 +330,4 @@ def _error(response: requests.Response) -> ResponseError:
         code, message = error.get("code"), error.get("message", message)
     except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
         pass  # not the API's shape (a proxy's page): keep the raw text as the message
-    status = response.status_code
-    kinds: dict[int, type[ResponseError]] = {
-        401: AuthError,
-        403: AuthError,
-        404: NotFound,
-        409: Conflict,
-        413: PayloadTooLarge,
-    }
-    if status in kinds:
-        return kinds[status](status, code, message)
-    if status == 429 or status >= 500:
-        return ServerError(status, code, message)
-    return ClientError(status, code, message)
+    return error_for_status(response.status_code, code, message)

@@ -1,4 +1,4 @@
-"""Checks of the collector URL and the token, shared by the plugin's settings and the HTTP client.
+"""Checks of the values a user gives: the collector URL, the token, a run's name and tags.
 
 Light on purpose (the standard library only): the test process checks its settings with it
 before the delivery process, which talks HTTP, starts. Messages never repeat a token.
@@ -46,11 +46,6 @@ def bearer_token(text: str) -> str:
     if not all("!" <= char <= "~" for char in token):
         raise ValueError("must be printable ASCII without spaces (the value is not shown)")
     return token
-
-
-#: The longest run name, and the longest value of each run tag, the collector accepts.
-RUN_NAME_LIMIT = 200
-RUN_TAG_LIMITS = {"environment": 200, "branch": 255, "commit": 100, "build_url": 2048}
 
 
 def run_label(text: str, limit: int) -> str:

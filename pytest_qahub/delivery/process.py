@@ -1,6 +1,6 @@
 """The delivery process: checks the run, then follows the session's journal and delivers it.
 
-The plugin starts it at session start (``python -m pytest_qahub.courier``), so that talking
+The plugin starts it at session start (``python -m pytest_qahub.delivery``), so that talking
 to the collector — HTTP through requests, or the embedded collector's database — never runs
 in the test process: a test pays for appending its result to the journal, nothing more.
 
@@ -27,21 +27,14 @@ from typing import Any, TextIO
 
 import orjson
 
+from ..errors import TRANSIENT_ERRORS, ClientError, QAHubError, SetupError
+from ..journal import REPLAY_COMPLETES, Follower, Journal
 from . import ci
-from .delivery import Delivery
-from .errors import (
-    TRANSIENT_ERRORS,
-    AuthError,
-    ClientError,
-    NotFound,
-    ProtocolError,
-    QAHubError,
-    ResponseError,
-    SetupError,
-)
-from .journal import REPLAY_COMPLETES, Follower, Journal
-from .sender import Sender
-from .transport import Transport, make_transport
+from .batches import Batches
+from .checks import check_access, open_run
+from .connect import connect
+from .outbox import Outbox
+from .transport import Transport
 
 #: Seconds between looks at the journal for new lines.
 POLL_S = 0.05
@@ -70,77 +63,6 @@ class Job:
 TOKEN_HINT = "QAHUB_TOKEN or --qahub-token"
 
 
-def check_access(
-    transport: Transport, token_given: bool, needs: tuple[str, ...], hint: str
-) -> dict[str, Any]:
-    """Ask the collector who the token is (``GET /me``); return its answer.
-
-    Raises:
-        SetupError: The URL is not a QAHub collector's, or the token is missing, refused or
-            lacks one of the scopes ``needs``; ``hint`` says where a token is given.
-        QAHubError: A transient failure (unreachable, 5xx, 429): the setup may be right.
-    """
-    url = transport.url
-    try:
-        me = transport.me()
-    except ProtocolError as ex:
-        raise SetupError(f"{url} is not a QAHub collector: {ex}") from ex
-    except AuthError as ex:
-        if ex.code is None:  # a 401 or 403 without the API's error shape: a proxy, another server
-            raise SetupError(_not_a_collector(url, ex)) from ex
-        given = "the token was rejected" if token_given else "no token was given"
-        needed = ",".join(needs)
-        raise SetupError(
-            f"QAHub at {url}: {given} ({ex}); pass a token with {needed} scopes in {hint}"
-        ) from ex
-    except ClientError as ex:  # a 404 or the like: nothing answers the API at this URL
-        raise SetupError(_not_a_collector(url, ex)) from ex
-    scopes = me.get("scopes") if isinstance(me, dict) else None
-    if not isinstance(scopes, list):
-        raise SetupError(f"{url} is not a QAHub collector: GET /api/v1/me did not name the token's scopes")
-    missing = [scope for scope in needs if scope not in scopes]
-    if missing:
-        has = ",".join(str(scope) for scope in scopes) or "none"
-        raise SetupError(
-            f"QAHub at {url}: the token's scopes are {has}; it needs {','.join(needs)} "
-            "(create one on the collector's host with: qahub token create --scopes read,write)"
-        )
-    return me
-
-
-def _not_a_collector(url: str, ex: ResponseError) -> str:
-    answer = f"HTTP {ex.status}" + (f" ({ex.code})" if ex.code else "")
-    return f"{url} is not a QAHub collector: GET {url}/api/v1/me answered {answer}; check the URL"
-
-
-def open_run(transport: Transport, job: Job, tags: dict[str, str]) -> tuple[dict[str, Any], bool]:
-    """Create the session's run, or check the one given; return it and whether it was created.
-
-    Raises:
-        SetupError: The run given does not exist or is COMPLETED, or the collector refused it.
-    """
-    url = transport.url
-    if job.run is None:
-        try:
-            return transport.create_run(job.run_name or "", tags), True
-        except ClientError as ex:
-            raise SetupError(f"QAHub at {url} refused to create run {job.run_name!r}: {ex}") from ex
-    try:
-        run = transport.ensure_run(job.run)
-        if run.get("status") == "COMPLETED":
-            raise SetupError(
-                f"QAHub run {job.run!r} at {url} is COMPLETED and takes no more results; "
-                "report to a new run (qahub run create, or --qahub-run-name)"
-            )
-        if tags:
-            run = transport.update_run(job.run, tags=dict(tags))
-    except NotFound as ex:
-        raise SetupError(f"QAHub run {job.run!r} does not exist at {url}") from ex
-    except ClientError as ex:
-        raise SetupError(f"QAHub at {url} refused run {job.run!r}: {ex}") from ex
-    return run, False
-
-
 def preflight(job: Job) -> tuple[dict[str, Any], Transport | None]:
     """Check everything delivery needs before a test runs; return the answer, and the
     transport when delivery can start.
@@ -150,15 +72,16 @@ def preflight(job: Job) -> tuple[dict[str, Any], Transport | None]:
     (the collector cannot be reached: the tests run, their results wait in the journal).
     """
     try:
-        transport = make_transport(job.url, job.token, Path(job.root))
+        transport = connect(job.url, job.token, Path(job.root))
     except ClientError as ex:
         where = f"QAHub at {job.url}" if job.url else "QAHub embedded collector"
         return {"event": "usage_error", "message": f"{where}: {ex.message}"}, None
     url = transport.url
     tags = {**ci.run_tags(os.environ, Path(job.root)), **job.tags} if job.run is None else dict(job.tags)
     try:
-        check_access(transport, job.token is not None, ("read", "write"), TOKEN_HINT)
-        run, created = open_run(transport, job, tags)
+        if job.url:  # the embedded collector has no token to check
+            check_access(transport, job.token is not None, ("read", "write"), TOKEN_HINT)  # type: ignore[arg-type]
+        run, created = open_run(transport, job.run, job.run_name, tags)
     except SetupError as ex:
         transport.close()
         return {"event": "usage_error", "message": str(ex)}, None
@@ -218,55 +141,78 @@ class Control:
 def deliver(
     job: Job, run_id: str, transport: Transport, known_codes: set[str] | None, control: Control
 ) -> dict[str, Any]:
-    """Send what the journal gains until the session ends, then flush; return the stats."""
+    """Send what the journal gains until the session ends, then flush; return the stats.
+
+    If the flush outlasts ``job.flush_timeout``, a watch answers the stats itself and ends
+    the process (what is not delivered stays in the journal).
+    """
     control.has_journal.wait()
     if control.journal is None:
         return {"event": "stats"}  # the session ended before it journaled anything
     follower = Follower(control.journal)
     journal = Journal.for_marks(control.journal)
-    sender = Sender(Delivery(transport, journal, run_id, known_codes), batch_size=job.batch_size)
-    sender.start()
+    outbox = Outbox(Batches(transport, journal, run_id, known_codes), batch_size=job.batch_size)
+    flushed = threading.Event()
+    reported = threading.Lock()  # whoever takes it reports: the flush, or the watch at the time-out
 
-    def feed() -> None:
-        entries, files = follower.read()
-        for entry in entries:
-            sender.submit(entry)
-        for file in files:
-            sender.submit_attachment(file)
+    def report(finished: bool) -> dict[str, Any]:
+        try:
+            return _stats(job, run_id, transport, outbox, journal, finished)
+        finally:
+            follower.close()
 
+    def watch() -> None:
+        control.ended.wait()
+        if flushed.wait(min(SLOW_FLUSH_S, job.flush_timeout)):
+            return
+        if job.flush_timeout > SLOW_FLUSH_S:
+            answer({"event": "waiting", "message": _waiting_line(outbox, transport)})
+            if flushed.wait(job.flush_timeout - SLOW_FLUSH_S):
+                return
+        if reported.acquire(blocking=False):
+            outbox.stopping = True
+            answer(report(finished=False))
+            os._exit(0)  # the flush is still in a request or a retry's wait: it is not waited for
+
+    threading.Thread(target=watch, name="qahub-flush-watch", daemon=True).start()
     try:
         while not control.ended.wait(POLL_S):
-            feed()
-        feed()
+            outbox.add(*follower.read())
+            outbox.send_due()
+        outbox.add(*follower.read())
     finally:  # the journal's lines read so far are still sent, and every file closed at the end
+        outbox.flush()
+        flushed.set()
+    if not reported.acquire(blocking=False):
+        threading.Event().wait()  # the watch reports and ends the process
+    return report(finished=True)
 
-        def slow() -> None:
-            answer({"event": "waiting", "message": _waiting_line(sender, transport)})
 
-        finished = sender.flush(job.flush_timeout, slow=slow, slow_after=SLOW_FLUSH_S)
-    stats = sender.stats
+def _stats(
+    job: Job, run_id: str, transport: Transport, outbox: Outbox, journal: Journal, finished: bool
+) -> dict[str, Any]:
+    """The answer at the end: totals, what is new since the base run, whether the run was completed."""
     result: dict[str, Any] = {
         "event": "stats",
-        **dataclasses.asdict(stats),
-        "undelivered": sender.undelivered,
-        "attachments_waiting": sender.attachments_waiting,
+        **dataclasses.asdict(outbox.stats),
+        "undelivered": outbox.undelivered,
+        "attachments_waiting": outbox.attachments_waiting,
     }
     if not finished:
         # Still in a request or a retry's wait: say that, rather than the last error (if any).
         doing = transport.activity() or "still sending"
         result["last_error"] = f"--qahub-flush-timeout ({job.flush_timeout:g} s) ran out: {doing}"
-    if finished and not sender.undelivered:
+    if finished and not outbox.undelivered:
         result["changes"] = changes_since_base(transport, run_id)
     try:
         if job.complete:
-            result["completed"], result["not_completed"] = complete(transport, run_id, sender, finished)
+            result["completed"], result["not_completed"] = complete(transport, run_id, outbox, finished)
             if result["completed"]:
                 with contextlib.suppress(OSError):  # the run is COMPLETED; a replay would only repeat it
                     journal.mark_completed()
     finally:
         with contextlib.suppress(OSError):
             journal.close()
-        follower.close()
     return result
 
 
@@ -292,19 +238,19 @@ def changes_since_base(transport: Transport, run_id: str) -> dict[str, Any] | No
     }
 
 
-def _waiting_line(sender: Sender, transport: Transport) -> str:
+def _waiting_line(outbox: Outbox, transport: Transport) -> str:
     """What the end of the session waits for, in one line."""
-    left = sender.undelivered
+    left = outbox.undelivered
     what = f"{left} result{'s' if left != 1 else ''}" if left else "attachments"
     return f"QAHub: delivering the last {what} to {transport.url}: {transport.activity() or 'sending'}"
 
 
-def complete(transport: Transport, run_id: str, sender: Sender, finished: bool) -> tuple[bool, str | None]:
+def complete(transport: Transport, run_id: str, outbox: Outbox, finished: bool) -> tuple[bool, str | None]:
     """Mark the run COMPLETED when nothing waits in the journal; else say why it is not."""
-    if not finished or sender.undelivered or sender.attachments_waiting:
+    if not finished or outbox.undelivered or outbox.attachments_waiting:
         waiting = [
             f"{count} {what}"
-            for count, what in ((sender.undelivered, "results"), (sender.attachments_waiting, "attachments"))
+            for count, what in ((outbox.undelivered, "results"), (outbox.attachments_waiting, "attachments"))
             if count
         ]
         return False, f"{' and '.join(waiting) or 'results'} wait in the journal; {REPLAY_COMPLETES}"
@@ -350,7 +296,3 @@ def main() -> None:
     # Everything is written and closed: skip the interpreter's clean-up (a tenth of a second
     # with the collector loaded), since the session's end waits for this process to exit.
     os._exit(0)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,4 +1,6 @@
-"""Failure screenshots, taken where the test runs at the moment it fails.
+"""An item's evidence: its failure screenshot, pytest-playwright's files, every file attached to it.
+
+Screenshots are taken where the test runs, at the moment it fails.
 
 When a setup or call phase fails, the plugin asks, in order: the ``pytest_qahub_screenshot``
 hook, a Playwright sync ``Page`` among the test's fixture values, a Selenium ``WebDriver``
@@ -7,7 +9,7 @@ for the summary and never reach the test. At teardown the files pytest-playwrigh
 a failed test (screenshot, video, trace) are added, and the item's attachments and errors
 are handed to ``capture.Capture``.
 
-``Screenshots`` is no plugin of its own: ``capture.Capture``'s report wrapper calls it, so
+``Evidence`` is no plugin of its own: ``capture.Capture``'s report wrapper calls it, so
 each phase of a test goes through one wrapper of ours, not two.
 """
 
@@ -183,7 +185,7 @@ def playwright_artifacts(item: pytest.Item) -> list[Path]:
     return found
 
 
-class Screenshots:
+class Evidence:
     """Captures failure evidence and hands each item's attachments and errors on at its teardown.
 
     ``capture.Capture``'s report wrapper calls ``failed`` after a failed setup or call, and

@@ -20,11 +20,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
+from qahub_contract import RUN_NAME_LIMIT, RUN_TAG_LIMITS
+
+from ..errors import TRANSIENT_ERRORS, ClientError, QAHubError, ResponseError, SetupError
+from ..validation import collector_url, run_label
 from . import ci
-from .courier import check_access
-from .errors import TRANSIENT_ERRORS, ClientError, QAHubError, ResponseError, SetupError
-from .inputs import RUN_NAME_LIMIT, RUN_TAG_LIMITS, collector_url, run_label
-from .transport import Transport, make_transport
+from .checks import check_access
+from .connect import connect
+from .transport import Transport
 
 #: Where the commands take a token from, for messages.
 TOKEN_HINT = "QAHUB_TOKEN"
@@ -59,7 +62,7 @@ def _transport(args: argparse.Namespace, needs: tuple[str, ...]) -> Iterator[Tra
             raise UsageError(f"Invalid {where} {url!r}: {ex}") from None
     token = os.environ.get("QAHUB_TOKEN") or None
     try:
-        transport = make_transport(url, token, Path.cwd(), project=args.project)
+        transport = connect(url, token, Path.cwd(), project=args.project)
     except ClientError as ex:  # a bad local setting, a missing CA bundle, no such project
         if ex.status == 404:
             raise

@@ -16,10 +16,11 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from .delivery import Delivery, send_all
-from .errors import ClientError, QAHubError
-from .journal import Entry, Journal, JournalState, default_directory, load
-from .transport import Transport, transport_for_url
+from ..errors import ClientError, QAHubError
+from ..journal import Entry, Journal, JournalState, default_directory, load
+from .batches import Batches, send_all
+from .connect import connect_url
+from .transport import Transport
 
 BATCH_SIZE = 100
 #: A progress line on large journals: after this many results, or this many seconds.
@@ -134,7 +135,7 @@ def _replay_one(
         out.write(f"{path}: nothing to send ({state.delivered} delivered earlier)\n")
         return 0
     try:
-        transport = transport_for_url(target, token)
+        transport = connect_url(target, token)
     except ClientError as ex:
         out.write(f"{path}: cannot open {target}: {ex.message}\n")
         return 2
@@ -148,20 +149,20 @@ def _replay_one(
                 return 1
             out.write(f"{path}: created run {run} {state.run_name!r} at {transport.url}\n")
         assert run is not None
-        delivery = Delivery(transport, journal, run, known_codes=None)
+        batches = Batches(transport, journal, run, known_codes=None)
         label = f"{path}: run {run}"
-        remaining, error = _send(delivery, entries, progress, label, progress_every)
+        remaining, error = _send(batches, entries, progress, label, progress_every)
         if not copying:
             # Ids of results delivered earlier come from the journal; replayed ones from their upsert.
-            delivery.result_ids = {**state.result_ids, **delivery.result_ids}
-            delivery.rejected_codes |= state.rejected_codes
-        files, file_error = delivery.upload(files) if files and error is None else (files, None)
+            batches.result_ids = {**state.result_ids, **batches.result_ids}
+            batches.rejected_codes |= state.rejected_codes
+        files, file_error = batches.upload(files) if files and error is None else (files, None)
         done = not remaining and not files and error is None and file_error is None
         completed = _complete(transport, journal, run) if completing and done else None
     finally:
         journal.close()
         transport.close()
-    stats = delivery.stats
+    stats = batches.stats
     out.write(
         f"{path}: run {run} at {transport.url}: {'copied' if copying else 'sent'} {stats.sent}, "
         f"rejected {len(stats.rejected)}, not delivered {len(remaining)}"
@@ -204,14 +205,14 @@ def _complete(transport: Transport, journal: Journal | _Unmarked, run: str) -> b
 
 
 def _send(
-    delivery: Delivery, entries: Sequence[Entry], progress: TextIO | None, label: str, every: int
+    batches: Batches, entries: Sequence[Entry], progress: TextIO | None, label: str, every: int
 ) -> tuple[list[Entry], QAHubError | None]:
     """Send entries batch by batch (`send_all`), with a progress line now and then."""
     total, done = len(entries), 0
     said, said_at = 0, time.monotonic()
     while done < total:
         batch = entries[done : done + BATCH_SIZE]
-        remaining, error = send_all(delivery, batch, BATCH_SIZE)
+        remaining, error = send_all(batches, batch, BATCH_SIZE)
         if error is not None:
             return [*remaining, *entries[done + len(batch) :]], error
         done += len(batch)

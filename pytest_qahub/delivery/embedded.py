@@ -1,24 +1,22 @@
 """The embedded collector as a `Transport`: results go to a local database, no server.
 
-This is the plugin's only use of the ``collector`` package, through ``collector.embedded``.
+This is the plugin's only use of the ``collector`` package, through ``collector.embedded``:
+its errors carry the HTTP status the API would answer with, mapped as over HTTP.
 """
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
-from .errors import ClientError, Conflict, NotFound, PayloadTooLarge, ResponseError, ServerError
+from ..errors import ResponseError, error_for_status
 from .transport import Attachment, PostOutcome
-
-_BY_STATUS: dict[int, type[ResponseError]] = {404: NotFound, 409: Conflict, 413: PayloadTooLarge}
 
 
 def _mapped(ex: Any) -> ResponseError:
-    """The plugin's error for a collector error, with the status the API would answer."""
-    status = ex.status
-    kind = ServerError if status >= 500 else _BY_STATUS.get(status, ClientError)
-    return kind(status, ex.code, ex.message)
+    """The plugin's error for a collector error."""
+    return error_for_status(ex.status, ex.code, ex.message)
 
 
 class EmbeddedTransport:
@@ -31,28 +29,21 @@ class EmbeddedTransport:
     """
 
     def __init__(self, root: Path, database_url: str | None = None, project: str | None = None) -> None:
-        from collector.config import SettingsError
-        from collector.db import DatabaseURLError
-        from collector.embedded import EmbeddedCollector, embedded_settings
-        from collector.errors import CollectorError
+        from collector.embedded import CollectorError, EmbeddedCollector, embedded_settings
 
+        self._errors = CollectorError
         try:
-            settings = embedded_settings(root, database_url)
-            self._collector = EmbeddedCollector(settings, project)
-        except (SettingsError, DatabaseURLError) as ex:
-            raise ClientError(400, "bad_request", str(ex)) from ex
-        except CollectorError as ex:  # no such project
+            self._collector = EmbeddedCollector(embedded_settings(root, database_url), project)
+        except CollectorError as ex:  # a bad setting or database URL, no such project
             raise _mapped(ex) from ex
         self.url = self._collector.location
         self._busy: str | None = None
 
     def _call(self, method: str, *args: Any) -> Any:
-        from collector.errors import CollectorError
-
         self._busy = method
         try:
             return getattr(self._collector, method)(*args)
-        except CollectorError as ex:
+        except self._errors as ex:
             raise _mapped(ex) from ex
         finally:
             self._busy = None
@@ -82,9 +73,6 @@ class EmbeddedTransport:
     def compare(self, run_id: str, base_id: str | None = None) -> dict[str, Any]:
         return self._call("compare", run_id, base_id)
 
-    def me(self) -> dict[str, Any]:
-        return self._call("me")
-
     def case_codes(self) -> set[str]:
         return self._call("case_codes")
 
@@ -99,7 +87,10 @@ class EmbeddedTransport:
         return PostOutcome(status, accepted, errors)
 
     def upload_attachment(self, result_id: str, files: list[Attachment]) -> list[dict[str, Any]]:
-        return self._call("upload_attachment", result_id, [(f.name, f.content) for f in files])
+        """Stream each file from its path into the collector's storage (never read whole)."""
+        with contextlib.ExitStack() as opened:
+            streams = [(f.name, opened.enter_context(f.path.open("rb"))) for f in files]
+            return self._call("upload_attachment", result_id, streams)
 
     def activity(self) -> str | None:
         """What it is doing right now (a locked SQLite database makes a write wait)."""

@@ -1,10 +1,10 @@
-"""The test process's handle on the delivery process (courier.py).
+"""The test process's handle on the delivery process (`process`).
 
 Starting it costs the tests a fork and nothing after: its answers are read on a thread
 that sleeps in a blocking read, and the results reach it through the journal file.
 
 Everything it opens — the process, its stdin and stdout pipes, the file holding its stderr,
-the reading thread — is closed or joined by `CourierProcess.stop`, never left to the garbage
+the reading thread — is closed or joined by `DeliveryProcess.stop`, never left to the garbage
 collector: an unclosed file is a ``ResourceWarning``, which a project's ``filterwarnings =
 error`` turns into a failed session.
 """
@@ -31,8 +31,8 @@ READY_TIMEOUT_S = 60.0
 EXIT_GRACE_S = 5.0
 
 
-class CourierProcess:
-    """A running ``python -m pytest_qahub.courier``."""
+class DeliveryProcess:
+    """A running ``python -m pytest_qahub.delivery``."""
 
     def __init__(self, job: dict[str, Any]) -> None:
         self._errors: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 (read by why() to the end)
@@ -42,7 +42,7 @@ class CourierProcess:
         path = os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")]))
         try:
             self._process = subprocess.Popen(
-                [sys.executable, "-P", "-m", "pytest_qahub.courier"],
+                [sys.executable, "-P", "-m", "pytest_qahub.delivery"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=self._errors,
@@ -54,7 +54,7 @@ class CourierProcess:
         self._answers: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self._stopped = False
         self._last_error: str | None = None  # the end of its stderr, kept once the file is closed
-        self._reader = threading.Thread(target=self._read, name="qahub-courier-answers", daemon=True)
+        self._reader = threading.Thread(target=self._read, name="qahub-delivery-answers", daemon=True)
         self._reader.start()
         self._tell(job)
 

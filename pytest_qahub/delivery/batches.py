@@ -1,4 +1,7 @@
-"""Send journaled results in batches, then their attachments; shared by sender and replay."""
+"""Post journaled results in batches, then their attachments, and mark the journal.
+
+Used by the delivery process (through its outbox) and by ``qahub replay``.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import TRANSIENT_ERRORS, AuthError, ClientError, Conflict, PayloadTooLarge, QAHubError
-from .journal import AttachmentEntry, Entry, Journal
+from ..errors import TRANSIENT_ERRORS, AuthError, ClientError, Conflict, PayloadTooLarge, QAHubError
+from ..journal import AttachmentEntry, Entry, Journal
 from .transport import Attachment, Transport
 
 
@@ -26,8 +29,8 @@ class DeliveryStats:
     attachments_refused: list[tuple[str, str, str]] = field(default_factory=list)
 
 
-class Delivery:
-    """Posts batches of journal entries to one run and marks the journal."""
+class Batches:
+    """Posts batches of journal entries to one run, uploads their files, marks the journal."""
 
     def __init__(
         self, transport: Transport, journal: Journal, run_id: str, known_codes: set[str] | None
@@ -91,12 +94,11 @@ class Delivery:
                 waiting.append(entry)
                 continue
             try:
-                content = Path(entry.path).read_bytes()
-            except OSError as ex:
+                file = Attachment(entry.name, Path(entry.path), entry.mime)
+                self.transport.upload_attachment(result_id, [file])
+            except OSError as ex:  # the file: gone, or unreadable
                 self._refuse(entry, f"cannot read {entry.path}: {ex.strerror or ex}")
                 continue
-            try:
-                self.transport.upload_attachment(result_id, [Attachment(entry.name, content, entry.mime)])
             except (*TRANSIENT_ERRORS, AuthError) as ex:
                 # May pass later (or with another token at replay): keep it and stop here.
                 self.stats.last_error = f"attachment {entry.name}: {ex}"
@@ -133,7 +135,7 @@ class Delivery:
 
 
 def send_all(
-    delivery: Delivery, entries: Sequence[Entry], batch_size: int
+    batches: Batches, entries: Sequence[Entry], batch_size: int
 ) -> tuple[list[Entry], QAHubError | None]:
     """Send entries in batches until one fails; return what is left and why.
 
@@ -143,15 +145,15 @@ def send_all(
     size = batch_size
     while remaining:
         try:
-            delivery.send(remaining[:size])
+            batches.send(remaining[:size])
         except PayloadTooLarge as ex:
             if size == 1:
-                delivery.stats.last_error = str(ex)
+                batches.stats.last_error = str(ex)
                 return remaining, ex
             size = max(1, size // 2)
             continue
         except QAHubError as ex:
-            delivery.stats.last_error = str(ex)
+            batches.stats.last_error = str(ex)
             return remaining, ex
         remaining = remaining[size:]
     return [], None

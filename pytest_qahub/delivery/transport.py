@@ -1,9 +1,8 @@
-"""The interface the plugin talks to a collector through, and the one factory for it.
+"""The interface the delivery side talks to a collector through, and what it carries.
 
-`HttpTransport` (client.py) implements it over HTTP, `EmbeddedTransport` (embedded.py)
-with the collector's own code on a local database. Only the delivery process
-(courier.py) and the ``qahub`` data commands (commands.py) open one: the test process
-never does.
+`HttpTransport` (http.py) implements it over HTTP, `EmbeddedTransport` (embedded.py) with the
+collector's own code on a local database; `connect.py` chooses. Only the delivery process and
+the ``qahub`` data commands open one: the test process never does.
 """
 
 from __future__ import annotations
@@ -24,10 +23,11 @@ class PostOutcome:
 
 @dataclass(frozen=True)
 class Attachment:
-    """A file to upload: its name, content and MIME type."""
+    """A file to upload: the name it gets, where it is, its MIME type (read when sent, never whole
+    in embedded mode)."""
 
     name: str
-    content: bytes
+    path: Path
     mime_type: str = "application/octet-stream"
 
 
@@ -68,10 +68,6 @@ class Transport(Protocol):
         """Compare a run with ``base_id``, or the previous run of its branch (``GET /runs/{id}/compare``)."""
         ...
 
-    def me(self) -> dict[str, Any]:
-        """Return the token's project and scopes."""
-        ...
-
     def case_codes(self) -> set[str]:
         """Return the code of every test case of the project (all pages)."""
         ...
@@ -99,32 +95,3 @@ class Transport(Protocol):
     def close(self) -> None:
         """Release connections."""
         ...
-
-
-def make_transport(url: str | None, token: str | None, root: Path, project: str | None = None) -> Transport:
-    """Build the transport asked for: HTTP with a URL, else the embedded collector on ``root``.
-
-    ``project`` is the embedded collector's project key (default: the default project); over
-    HTTP the token decides the project.
-
-    Raises:
-        ClientError: The embedded collector cannot open its database or has no such project,
-            or the CA bundle the environment names for an HTTPS URL does not exist.
-    """
-    if url:
-        return transport_for_url(url, token)
-    from .embedded import EmbeddedTransport
-
-    return EmbeddedTransport(root, project=project)
-
-
-def transport_for_url(url: str, token: str | None) -> Transport:
-    """Return the transport for a URL: a collector's HTTP URL, or an embedded database URL."""
-    from .embedded import EmbeddedTransport
-    from .journal import is_database_url
-
-    if is_database_url(url):
-        return EmbeddedTransport(Path.cwd(), database_url=url)
-    from .client import HttpTransport
-
-    return HttpTransport(url, token)
