@@ -67,8 +67,6 @@ def display_name(client_name: str | None) -> str:
     return name
 
 
-
-
 def get_result(project: Project, result_id: str) -> Result:
     """Return the project's result ``result_id``; another project's result is 'not found'."""
     require_plausible("Result", result_id)

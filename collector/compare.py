@@ -28,6 +28,7 @@ from collector.db import database
 from collector.errors import BadRequest
 from collector.models import FAILING_STATUSES, Project, Result, Run, TestCase
 from collector.runs import created_up_to, get_run, same_tag
+from qahub_contract import PASSED
 
 _RESULTS = Result._meta.table_name
 _CASES = TestCase._meta.table_name
@@ -158,7 +159,7 @@ def compare_run(
             comparison.new_failures.append(change)
         elif failing:
             comparison.still_failing.append(change)
-        elif was_failing and change.status == "PASSED":
+        elif was_failing and change.status == PASSED:
             comparison.fixed.append(change)
     own = flaky.Scope(window, up_to=run, same_series=True)
     project_wide = flaky.Scope(window, up_to=run)

@@ -23,6 +23,7 @@ from filetype.types import image as ft_image
 from filetype.types import video as ft_video
 
 from collector.errors import UnsupportedMediaType
+from qahub_contract import ATTACHMENT_TYPES
 
 HEAD_BYTES = 8192  # what the magic-byte matchers look at (filetype's own window)
 SVG_NAMESPACE = "http://www.w3.org/2000/svg"
@@ -45,18 +46,11 @@ class FileType:
         return f"{self.label} ({', '.join(self.extensions)})"
 
 
-PNG = FileType("PNG", "image/png", (".png",))
-JPG = FileType("JPG", "image/jpeg", (".jpg", ".jpeg"))
-GIF = FileType("GIF", "image/gif", (".gif",))
-WEBP = FileType("WebP", "image/webp", (".webp",))
-SVG = FileType("SVG", "image/svg+xml", (".svg",))
-PDF = FileType("PDF", "application/pdf", (".pdf",))
-TXT = FileType("TXT", "text/plain", (".txt", ".log"))
-JSON = FileType("JSON", "application/json", (".json",))
-ZIP = FileType("ZIP", "application/zip", (".zip",))
-MP4 = FileType("MP4", "video/mp4", (".mp4",))
-WEBM = FileType("WebM", "video/webm", (".webm",))
-ALLOWED: tuple[FileType, ...] = (PNG, JPG, GIF, WEBP, SVG, PDF, TXT, JSON, ZIP, MP4, WEBM)
+_BY_LABEL = {label: FileType(label, mime, exts) for label, (mime, exts) in ATTACHMENT_TYPES.items()}
+PNG, JPG, GIF, WEBP = _BY_LABEL["PNG"], _BY_LABEL["JPG"], _BY_LABEL["GIF"], _BY_LABEL["WebP"]
+SVG, PDF, TXT, JSON = _BY_LABEL["SVG"], _BY_LABEL["PDF"], _BY_LABEL["TXT"], _BY_LABEL["JSON"]
+ZIP, MP4, WEBM = _BY_LABEL["ZIP"], _BY_LABEL["MP4"], _BY_LABEL["WebM"]
+ALLOWED: tuple[FileType, ...] = tuple(_BY_LABEL.values())
 TEXT_TYPES = (TXT, JSON, SVG)
 ALLOWED_DESCRIPTION = "; ".join(t.describe() for t in ALLOWED)
 

@@ -27,13 +27,14 @@ from collector.db import database
 from collector.errors import BadRequest
 from collector.models import FAILING_STATUSES, Project, Result, Run, TestCase
 from collector.runs import created_up_to, same_tag
+from qahub_contract import PASSED
 
 DEFAULT_WINDOW = 20
 MAX_WINDOW = 200
 #: What the plugin adds to the comment of a result that passed on a rerun ("passed on attempt 2
 #: of 3", see pytest_qahub/capture.py); LIKE is case-blind on SQLite, so the text is matched as written.
 RERUN_PASS = "passed on attempt "
-_JUDGED = ("PASSED", *FAILING_STATUSES)
+_JUDGED = (PASSED, *FAILING_STATUSES)
 
 
 def check_window(window: int) -> int:
@@ -278,7 +279,7 @@ def verdicts(
         f'SELECT r."run_id", r."test_case_id", {code}, r."status", CASE WHEN {rerun} THEN 1 ELSE 0 END '
         f'FROM {source} WHERE r."run_id" IN ({run_marks}) AND r."status" IN ({judged})'
     )
-    rerun_params = ["PASSED", f"%{RERUN_PASS}%"]
+    rerun_params = [PASSED, f"%{RERUN_PASS}%"]
     params: list[object] = [*rerun_params, *by_id, *_JUDGED]
     if test_case_id is not None:
         sql += f' AND r."test_case_id" = {param}'
@@ -298,7 +299,7 @@ def verdicts(
         params += [*by_id, *FAILING_STATUSES, *by_id, *rerun_params]
     outcomes: dict[tuple[str, str], list[Outcome]] = defaultdict(list)
     for run_id, case_id, code, status, passed_on_rerun in database.execute_sql(sql, params):
-        outcomes[(case_id, code)].append(Outcome(by_id[run_id], status != "PASSED", bool(passed_on_rerun)))
+        outcomes[(case_id, code)].append(Outcome(by_id[run_id], status != PASSED, bool(passed_on_rerun)))
     return {case_id: judge(case_id, code, found) for (case_id, code), found in outcomes.items()}
 
 

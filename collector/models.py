@@ -8,13 +8,13 @@ import peewee
 
 from collector.db import database
 from collector.ids import new_id
+from qahub_contract import BROKEN, FAILED
 
 RUN_STATUSES = ("PENDING", "IN_PROGRESS", "COMPLETED")
 #: The optional fields that say where a run comes from.
 RUN_TAGS = ("environment", "branch", "commit", "build_url")
-RESULT_STATUSES = ("PASSED", "FAILED", "BROKEN", "SKIPPED", "UNKNOWN")
 #: The statuses that count as failing when runs are compared and flakiness is judged.
-FAILING_STATUSES = ("FAILED", "BROKEN")
+FAILING_STATUSES = (FAILED, BROKEN)
 
 
 def utcnow() -> dt.datetime:

@@ -20,9 +20,10 @@ from collector import responses
 from collector.db import database, is_sqlite, write_transaction
 from collector.errors import BadRequest, Conflict, PayloadTooLarge
 from collector.ids import new_ids
-from collector.models import RESULT_STATUSES, Project, Result, Run, TestCase, utcnow
+from collector.models import Project, Result, Run, TestCase, utcnow
 from collector.runs import mark_written, run_status
 from collector.schemas import ResultIn, validate_items
+from qahub_contract import RESULT_STATUSES
 
 FIELDS = (
     "status",

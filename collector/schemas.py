@@ -16,7 +16,8 @@ from pydantic import (
     model_validator,
 )
 
-from collector.models import RESULT_STATUSES, RUN_STATUSES
+from collector.models import RUN_STATUSES
+from qahub_contract import RESULT_STATUSES, RUN_NAME_LIMIT, RUN_TAG_LIMITS
 
 ResultStatus = Literal[RESULT_STATUSES]
 RunStatus = Literal[RUN_STATUSES]
@@ -95,13 +96,22 @@ class ResultsIn(BaseModel):
     results: list[ResultIn] = Field(min_length=1)
 
 
+Environment = Annotated[
+    str, StringConstraints(max_length=RUN_TAG_LIMITS["environment"]), AfterValidator(_no_nul)
+]
+Branch = Annotated[str, StringConstraints(max_length=RUN_TAG_LIMITS["branch"]), AfterValidator(_no_nul)]
+Commit = Annotated[str, StringConstraints(max_length=RUN_TAG_LIMITS["commit"]), AfterValidator(_no_nul)]
+BuildUrl = Annotated[str, StringConstraints(max_length=RUN_TAG_LIMITS["build_url"]), AfterValidator(_no_nul)]
+RunName = Annotated[str, StringConstraints(max_length=RUN_NAME_LIMIT), AfterValidator(_no_nul)]
+
+
 class RunTagsIn(BaseModel):
     """Where a run comes from; each is optional."""
 
-    environment: Label | None = None
-    branch: Annotated[str, StringConstraints(max_length=255), AfterValidator(_no_nul)] | None = None
-    commit: Annotated[str, StringConstraints(max_length=100), AfterValidator(_no_nul)] | None = None
-    build_url: Url | None = None
+    environment: Environment | None = None
+    branch: Branch | None = None
+    commit: Commit | None = None
+    build_url: BuildUrl | None = None
 
     def tags(self) -> dict[str, str | None]:
         """The tags the client sent (on a PATCH, a tag sent as null is cleared)."""
@@ -111,13 +121,13 @@ class RunTagsIn(BaseModel):
 class RunIn(RunTagsIn):
     model_config = ConfigDict(extra="forbid")
 
-    name: Label = ""
+    name: RunName = ""
 
 
 class RunPatch(RunTagsIn):
     model_config = ConfigDict(extra="forbid")
 
-    name: Label | None = None
+    name: RunName | None = None
     status: RunStatus | None = None
 
 

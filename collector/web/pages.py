@@ -20,13 +20,14 @@ from collector.cases import get_case
 from collector.compare import compare_run
 from collector.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from collector.failure_groups import failure_groups
-from collector.models import RESULT_STATUSES, ApiToken, Project
+from collector.models import ApiToken, Project
 from collector.resources.attachments import send_attachment
 from collector.runs import get_run
 from collector.storage import Storage
 from collector.web import queries
 from collector.web.render import Renderer
 from collector.web.session import SessionCodec, csrf_ok, live_token, new_session, sign_in, sign_out
+from qahub_contract import RESULT_STATUSES
 
 T = TypeVar("T")
 

@@ -16,10 +16,11 @@ import peewee
 from collector import flaky, responses
 from collector.compare import Comparison
 from collector.history import case_history, latest_failure
-from collector.models import FAILING_STATUSES, RESULT_STATUSES, Attachment, Project, Result, Run, TestCase
+from collector.models import FAILING_STATUSES, Attachment, Project, Result, Run, TestCase
 from collector.runs import list_runs
+from qahub_contract import PASSED, RESULT_STATUSES, SKIPPED, UNKNOWN
 
-_FIRST = (*FAILING_STATUSES, "UNKNOWN")
+_FIRST = (*FAILING_STATUSES, UNKNOWN)
 #: Failed and broken first: they are what a reader came for; then what is unclear, then the rest.
 STATUS_ORDER = (*_FIRST, *(status for status in RESULT_STATUSES if status not in _FIRST))
 RUNS_PER_PAGE = 25
@@ -54,8 +55,8 @@ class Counts:
     @property
     def pass_rate(self) -> float | None:
         """Passed out of everything that ran (skipped tests did not run); ``None`` if none ran."""
-        ran = self.total - self["SKIPPED"]
-        return None if ran <= 0 else 100.0 * self["PASSED"] / ran
+        ran = self.total - self[SKIPPED]
+        return None if ran <= 0 else 100.0 * self[PASSED] / ran
 
     def segments(self) -> list[Segment]:
         """Return the bar's parts in the fixed order PASSED, FAILED, BROKEN, SKIPPED, UNKNOWN."""
