@@ -1,11 +1,19 @@
-"""Collector settings: defaults overridden by the environment, validated once at start."""
+"""Collector settings: defaults overridden by the environment, validated once at start.
+
+The environment is read by `from_environment` (``QAHUB_<FIELD>``, any case) and the values are
+validated by pydantic. pydantic-settings did the same with a tenth of a second of imports
+(asyncio among them), which every pytest session's delivery process paid for the embedded
+collector.
+"""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from collector.errors import SettingsError
 
@@ -13,13 +21,34 @@ DEFAULT_DATABASE_URL = "sqlite:///.qahub/qahub.db"
 MIB = 1024 * 1024
 
 
-class Settings(BaseSettings):
-    """Everything the collector can be told from the environment.
+#: Other names a setting is read under, first found wins (the seed's name for the attachment limit).
+ENV_NAMES = {"attachment_max_bytes": ("ATTACHMENT_MAX_BYTES", "QAHUB_ATTACHMENT_MAX_BYTES")}
 
-    Tests build ``Settings(...)`` directly instead of patching the environment.
+
+def env_name(field: str) -> str:
+    """The environment variable that sets a field, for messages."""
+    return ENV_NAMES.get(field, (f"QAHUB_{field.upper()}",))[0]
+
+
+def from_environment(model: type[BaseModel], environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The values of model's fields that the environment sets (``QAHUB_<FIELD>``, any case)."""
+    upper = {key.upper(): value for key, value in (os.environ if environ is None else environ).items()}
+    found: dict[str, Any] = {}
+    for field in model.model_fields:
+        for key in ENV_NAMES.get(field, (f"QAHUB_{field.upper()}",)):
+            if key in upper:
+                found[field] = upper[key]
+                break
+    return found
+
+
+class Settings(BaseModel):
+    """Everything the collector can be told from the environment (`load_settings`).
+
+    Tests build ``Settings(...)`` directly: the environment is not read then.
     """
 
-    model_config = SettingsConfigDict(env_prefix="QAHUB_", frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
     database_url: str = Field(default=DEFAULT_DATABASE_URL, min_length=1)
     storage_dir: Path = Path(".qahub/attachments")
@@ -28,11 +57,7 @@ class Settings(BaseSettings):
     #: Answer downloads with a redirect to a presigned URL of the store (S3 only).
     storage_presign: bool = False
     storage_presign_ttl_s: int = Field(default=60, gt=0, le=7 * 24 * 3600)
-    attachment_max_bytes: int = Field(
-        default=10 * MIB,
-        gt=0,
-        validation_alias=AliasChoices("ATTACHMENT_MAX_BYTES", "QAHUB_ATTACHMENT_MAX_BYTES"),
-    )
+    attachment_max_bytes: int = Field(default=10 * MIB, gt=0)
     max_batch: int = Field(default=1000, gt=0, le=100_000)
     max_body_bytes: int = Field(default=16 * MIB, gt=0)
     db_pool_size: int = Field(default=16, gt=0)
@@ -60,13 +85,12 @@ class Settings(BaseSettings):
 
 
 def load_settings(**overrides: object) -> Settings:
-    """Read settings from the environment; explain a bad value in one sentence each."""
+    """Read settings from the environment, under ``overrides``; explain a bad value in one sentence each."""
     try:
-        return Settings(**overrides)
+        return Settings(**{**from_environment(Settings), **overrides})
     except ValidationError as ex:
         problems = []
         for error in ex.errors():
             name = str(error["loc"][0]) if error["loc"] else "?"
-            env = "ATTACHMENT_MAX_BYTES" if name == "attachment_max_bytes" else f"QAHUB_{name.upper()}"
-            problems.append(f"{env}={error.get('input')!r}: {error['msg']}")
+            problems.append(f"{env_name(name)}={error.get('input')!r}: {error['msg']}")
         raise SettingsError("Invalid setting " + "; ".join(problems)) from ex

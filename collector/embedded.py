@@ -26,15 +26,13 @@ from typing import BinaryIO, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from collector import attachments, cases, flaky, responses, runs
-from collector.compare import compare_run
+from collector import cases, responses, runs
 from collector.config import DEFAULT_DATABASE_URL, Settings, load_settings
 from collector.db import UNAVAILABLE
 from collector.errors import BadRequest, CollectorError, DatabaseURLError, ServiceUnavailable, SettingsError
 from collector.migrations import open_upgraded
 from collector.models import Run
 from collector.projects import get_project
-from collector.results import batch_items, iter_results, status_filter, upsert_results
 from collector.schemas import CaseIn, RunIn, RunPatch, describe
 from collector.storage import open_storage
 
@@ -125,8 +123,13 @@ class EmbeddedCollector:
             run = runs.get_run(self.project, run_id)
             return _run(runs.update_run(run, status=body.status, tags=body.tags()))
 
+    # Results, comparisons and attachments are imported where first used: a session's delivery
+    # process answers its check before the tests without them (bench/overhead.py, --tests 1).
+
     def list_results(self, run_id: str, status: str | None = None) -> list[dict]:
         """A run's results like ``GET /runs/{id}/results[?status=]``."""
+        from collector.results import iter_results, status_filter
+
         status = status_filter(status)
         with self._session():
             found = list(iter_results(runs.get_run(self.project, run_id), status))
@@ -151,15 +154,20 @@ class EmbeddedCollector:
 
     def post_results(self, run_id: str, results: list[dict]) -> tuple[int, list[dict], list[dict]]:
         """Bulk-upsert like ``POST /runs/{id}/results``; return ``(status, accepted, errors)``."""
+        from collector.results import batch_items, upsert_results
+
         items = batch_items({"results": results}, self.settings.max_batch)
         with self._session():
             outcome = upsert_results(self.project, run_id, items)
         return (207 if outcome.errors else 201), outcome.accepted, outcome.errors
 
-    def compare(self, run_id: str, base_id: str | None = None, window: int = flaky.DEFAULT_WINDOW) -> dict:
+    def compare(self, run_id: str, base_id: str | None = None, window: int | None = None) -> dict:
         """Compare a run with ``base_id`` or its previous run, like ``GET /runs/{id}/compare``."""
+        from collector.compare import compare_run
+        from collector.flaky import DEFAULT_WINDOW
+
         with self._session():
-            comparison = compare_run(self.project, run_id, base_id, window).as_response()
+            comparison = compare_run(self.project, run_id, base_id, window or DEFAULT_WINDOW).as_response()
         return comparison.model_dump(mode="json")
 
     def upload_attachment(self, result_id: str, files: Sequence[tuple[str, BinaryIO]]) -> list[dict]:
@@ -168,6 +176,8 @@ class EmbeddedCollector:
         Each file is read a chunk at a time, never whole, through the checks an HTTP upload
         passes (size limit, type, duplicates); the caller closes the files.
         """
+        from collector import attachments
+
         limits = attachments.upload_limits(self.settings)
         with self._session():
             stored = attachments.attach_files(self.project, result_id, files, self.storage, limits)

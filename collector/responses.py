@@ -40,6 +40,10 @@ Timestamp = Annotated[
 Count = Annotated[int, Field(ge=0)]
 
 
+#: For the type adapters: built on first use, like the models.
+_DEFERRED = ConfigDict(defer_build=True)
+
+
 class Answer(BaseModel):
     """Base of the response models: read from attributes, written with their JSON names.
 
@@ -48,7 +52,8 @@ class Answer(BaseModel):
     them in one call, without building a model per row.
     """
 
-    model_config = ConfigDict(from_attributes=True, serialize_by_alias=True)
+    # Built on first use: a process that never answers with a model never pays for building it.
+    model_config = ConfigDict(from_attributes=True, serialize_by_alias=True, defer_build=True)
 
 
 T = TypeVar("T")
@@ -118,7 +123,7 @@ class Case(Answer):
 
 
 #: A page of cases read raw, validated in one call.
-CASES = TypeAdapter(list[Case])
+CASES = TypeAdapter(list[Case], config=_DEFERRED)
 
 
 class Result(TypedDict):
@@ -141,7 +146,7 @@ class Result(TypedDict):
 
 
 #: A run's results, serialised in one call (as the rows were read, without a model per row).
-RESULTS = TypeAdapter(list[Result])
+RESULTS = TypeAdapter(list[Result], config=_DEFERRED)
 
 
 class RunRef(TypedDict):

@@ -65,7 +65,7 @@ UtcDatetime = Annotated[dt.datetime, AfterValidator(_utc)]
 class ResultIn(BaseModel):
     """One item of a bulk upsert (the seed's result input fields)."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     test_case_code: Code | None = None
     test_case_id: Ident | None = None
@@ -108,6 +108,8 @@ RunName = Annotated[str, StringConstraints(max_length=RUN_NAME_LIMIT), AfterVali
 class RunTagsIn(BaseModel):
     """Where a run comes from; each is optional."""
 
+    model_config = ConfigDict(defer_build=True)
+
     environment: Environment | None = None
     branch: Branch | None = None
     commit: Commit | None = None
@@ -119,33 +121,33 @@ class RunTagsIn(BaseModel):
 
 
 class RunIn(RunTagsIn):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     name: RunName = ""
 
 
 class RunPatch(RunTagsIn):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     name: RunName | None = None
     status: RunStatus | None = None
 
 
 class CaseIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     code: Code
     title: Annotated[str, StringConstraints(max_length=4000), AfterValidator(_text)] = ""
 
 
 class CasePatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     code: Code | None = None
     title: Annotated[str, StringConstraints(max_length=4000), AfterValidator(_text)] | None = None
 
 
-RESULT_ITEMS = TypeAdapter(list[ResultIn])
+RESULT_ITEMS = TypeAdapter(list[ResultIn], config=ConfigDict(defer_build=True))
 
 
 def describe(ex: ValidationError) -> str:

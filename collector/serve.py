@@ -23,14 +23,13 @@ import time
 from collections.abc import Callable
 from typing import Literal, TextIO
 
-from pydantic import Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from waitress import wasyncore
 from waitress.adjustments import Adjustments
 from waitress.task import ThreadedTaskDispatcher
 
 from collector.access_log import AccessLog
-from collector.config import MIB, Settings
+from collector.config import MIB, Settings, from_environment
 from collector.connections import ClientDeadlines, GuardedServer
 
 log = logging.getLogger("collector.serve")
@@ -56,10 +55,10 @@ KNOWN_PROXY_HEADERS = (
 )
 
 
-class ServeSettings(BaseSettings):
+class ServeSettings(BaseModel):
     """The server's options that may also come from the environment."""
 
-    model_config = SettingsConfigDict(env_prefix="QAHUB_", frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
     connection_limit: int = Field(default=2000, ge=10, le=100_000)
     header_timeout: float = Field(default=10.0, gt=0, le=3600)
@@ -161,7 +160,7 @@ def serve_settings(args: argparse.Namespace) -> ServeSettings:
     names = ServeSettings.model_fields
     given = {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
     try:
-        return ServeSettings(**given)
+        return ServeSettings(**{**from_environment(ServeSettings), **given})
     except ValidationError as ex:
         problems = []
         for error in ex.errors():
