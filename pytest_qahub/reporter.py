@@ -478,24 +478,24 @@ class ReportFeed:
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Track started items; take each item's result from its final teardown report."""
-        payload = take_payload(report)
-        if report.outcome == "rerun":
-            self._reruns.add((report.nodeid, int(getattr(report, "rerun", 0) or 0)))
-            return
-        when = report.when
-        if when == "setup":
-            skeleton = payload.get(ITEM_ATTR)
-            if isinstance(skeleton, dict):
+        attrs = vars(report)
+        if report.when != "teardown":  # two of every test's three calls: as little as can be
+            skeleton = attrs.pop(ITEM_ATTR, None)  # an xdist worker's setup report
+            if report.outcome == "rerun":
+                self._reruns.add((report.nodeid, int(getattr(report, "rerun", 0) or 0)))
+            elif isinstance(skeleton, dict):
                 self._reporter.started(report.nodeid, skeleton)
             return
-        if when != "teardown":
-            return
-        passed = payload.get(PASSED_ATTR)
+        passed = attrs.pop(PASSED_ATTR, None)
         if passed is not None:  # the fast path (capture.PASSED_ATTR)
             self._reporter.take_passed_alone(passed[0], report.nodeid, passed[1], passed[2])
             return
+        payload = take_payload(report)
         result = payload.get(RESULT_ATTR)
-        if self._reruns and (report.nodeid, int(getattr(report, "rerun", 0) or 0)) in self._reruns:
+        rerun = report.outcome == "rerun" or (
+            self._reruns and (report.nodeid, int(getattr(report, "rerun", 0) or 0)) in self._reruns
+        )
+        if rerun:
             result = None  # the teardown of an attempt that is rerun
         self._reporter.take(
             report.nodeid,
