@@ -202,19 +202,6 @@ def test_a_keep_setting_is_sessions_or_days(text: str) -> None:
         KeepJournals.parse(text)
 
 
-def test_a_session_removes_old_delivered_journals_when_it_ends(pytester: pytest.Pytester) -> None:
-    journals = pytester.path / ".qahub" / "journal"
-    journals.mkdir(parents=True)
-    old = [finished_journal(journals, f"202605{day:02d}T120000") for day in (1, 2)]
-    waiting = finished_journal(journals, "20260503T120000", delivered=False)
-    pytester.makepyfile("def test_a(): pass")
-    result = pytester.runpytest_subprocess("--qahub-run=local-1", "--qahub-keep-journals=1")
-    assert result.ret == 0
-    left = sorted(journals.glob("*.jsonl"))
-    assert waiting in left and not any(path in left for path in old)
-    assert len(left) == 2  # this session's journal, and the one still waiting for replay
-
-
 def test_text_a_test_decoded_from_bytes_is_journaled_escaped(journal: Journal) -> None:
     message = "AssertionError: assert " + repr(os.fsdecode(b"caf\xff"))  # a lone surrogate
     journal.append_payload({**payload("a.py::test_\udcff"), "error_message": message})
