@@ -15,7 +15,7 @@ from collector.config import MIB, Settings
 from collector.errors import BadRequest, PayloadTooLarge, StorageError
 from collector.intake import Intake, Limits
 from collector.multipart import receive_files
-from collector.resources.attachments import CappedReader
+from collector.resources.attachments import CappedReader, content_disposition
 from collector.storage import STALE_TEMP_S, DirectoryStorage
 from tests.collector import attachment_samples as samples
 
@@ -177,3 +177,18 @@ def test_delete_many_reports_what_it_could_not_remove(tmp_path: Path) -> None:
     assert list(failed) == ["cstuck0001"]
     with pytest.raises(FileNotFoundError):
         storage.open("cgone00001")
+
+
+@pytest.mark.parametrize(
+    ("name", "fallback"),
+    [
+        ('say "hi".txt', "say _hi_.txt"),
+        ("back\\slash.txt", "back_slash.txt"),
+        ("日本.png", ".png"),
+        ("日本", "file"),
+    ],
+)
+def test_the_ascii_fallback_name_cannot_break_the_header(name: str, fallback: str) -> None:
+    header = content_disposition(name)
+    assert header.startswith(f"attachment; filename=\"{fallback}\"; filename*=UTF-8''")
+    assert header.isascii()
