@@ -128,7 +128,6 @@ def test_check_passes_for_a_reachable_bucket_and_names_a_missing_one(storage: S3
         missing.check()
 
 
-@pytest.mark.slow  # the client retries a refused connection with back-off before giving up
 def test_check_fails_when_the_endpoint_is_down(s3_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL", closed_port_url())
     with pytest.raises(StorageError, match="cannot be reached"):

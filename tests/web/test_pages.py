@@ -599,7 +599,6 @@ def _big_run(api: Api, size: int) -> str:
     return run.id
 
 
-@pytest.mark.slow
 def test_a_run_of_50000_results_renders_its_first_page(api: Api) -> None:
     # How fast it renders is measured by bench/web_page.py, not asserted here.
     run_id = _big_run(api, 50_000)
