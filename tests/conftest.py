@@ -43,6 +43,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.slow)
 
 
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """Under ``-m "not slow"``, do not even import the test modules outside ``tests/unit``."""
+    if config.getoption("markexpr") != "not slow" or collection_path.name in ("__init__.py", "conftest.py"):
+        return None
+    inside = collection_path.is_relative_to(TESTS) and collection_path != TESTS
+    return True if inside and not collection_path.is_relative_to(UNIT) else None
+
+
 @pytest.fixture(autouse=True)
 def _lean_pytest_subprocesses(request: pytest.FixtureRequest) -> None:
     """Keep pytester's subprocess sessions from loading the fuzzing tools' pytest plugins."""
