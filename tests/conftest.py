@@ -1,4 +1,8 @@
-"""Fixtures shared by the whole suite: databases, an in-process API client, a real server."""
+"""Fixtures shared by the whole suite: databases, an in-process API client, a real server.
+
+Every test outside ``tests/unit`` is marked ``slow`` here, so ``pytest -m "not slow"`` runs
+only the tests that need no other process, server, database or browser.
+"""
 
 from __future__ import annotations
 
@@ -22,9 +26,29 @@ from tests.support.databases import database_url_for
 from tests.support.server import CollectorServer
 from tests.support.storages import S3Server, new_bucket, use_s3
 
+TESTS = Path(__file__).parent
+#: The fast tests: code run in the test process alone (no subprocess, server, database or browser).
+UNIT = TESTS / "unit"
+
 #: Plugins of the test tools (schemathesis, hypothesis, anyio) that cost a pytest subprocess
 #: seconds of imports and play no part in the sessions the plugin tests run.
 LEAN_SUBPROCESS = "-p no:schemathesis -p no:hypothesispytest -p no:anyio"
+
+
+@pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test outside ``tests/unit`` slow: the folder a test is in says how fast it is."""
+    for item in items:
+        if not item.path.is_relative_to(UNIT):
+            item.add_marker(pytest.mark.slow)
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """Under ``-m "not slow"``, do not even import the test modules outside ``tests/unit``."""
+    if config.getoption("markexpr") != "not slow" or collection_path.name in ("__init__.py", "conftest.py"):
+        return None
+    inside = collection_path.is_relative_to(TESTS) and collection_path != TESTS
+    return True if inside and not collection_path.is_relative_to(UNIT) else None
 
 
 @pytest.fixture(autouse=True)

@@ -112,7 +112,6 @@ def stored_results(server: CollectorServer, run_id: str) -> tuple[dict, dict[str
 EXPECTED = {"SHOP-1": "PASSED", "SHOP-2": "PASSED", "SHOP-4": "SKIPPED"}
 
 
-@pytest.mark.slow
 def test_the_readme_team_flow_runs_on_a_machine_that_shares_only_the_url(
     collector_host: CollectorServer, ci_machine: Path
 ) -> None:

@@ -120,7 +120,6 @@ def backdate(env: dict[str, str], run_id: str, days: float) -> None:
     db.close_all()
 
 
-@pytest.mark.slow  # ten commands, each a process of its own
 def test_prune_prints_what_it_removes_and_a_dry_run_removes_nothing(env, tmp_path: Path) -> None:
     env = {**env, "QAHUB_STORAGE_DIR": str(tmp_path / "files")}
     oldest, old, recent = (qahub(env, "run", "create", "--name", name).strip() for name in ("a", "b", "c"))

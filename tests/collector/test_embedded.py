@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-import collector.embedded
 from collector.config import MIB
-from collector.embedded import CollectorError, EmbeddedCollector, embedded_settings
+from collector.embedded import EmbeddedCollector, embedded_settings
 from collector.errors import BadRequest, NotFound, PayloadTooLarge, UnsupportedMediaType
 from collector.migrations import LATEST_VERSION
 from collector.models import SchemaVersion
 from tests.collector.attachment_samples import png
+from tests.unit.collector.test_embedded import opening_fails
 
 
 @pytest.fixture
@@ -92,38 +92,6 @@ def test_a_run_is_compared_with_the_previous_one_like_the_http_api(embedded: Emb
         embedded.compare("local-2", base_id="local-2")
     with pytest.raises(NotFound):
         embedded.compare("local-3")
-
-
-def test_the_door_offers_the_collector_its_settings_and_its_errors() -> None:
-    assert sorted(collector.embedded.__all__) == [
-        "CollectorError",
-        "DatabaseURLError",
-        "EmbeddedCollector",
-        "SettingsError",
-        "embedded_settings",
-    ]
-    for name in collector.embedded.__all__:
-        assert getattr(collector.embedded, name)
-
-
-def opening_fails(tmp_path: Path, url: str | None = None, project: str | None = None) -> CollectorError:
-    """Open an embedded collector that cannot open; return the error it raised."""
-    with pytest.raises(CollectorError) as caught:
-        settings = embedded_settings(tmp_path, url or f"sqlite:///{tmp_path / 'qahub.db'}")
-        EmbeddedCollector(settings, project).close()
-    return caught.value
-
-
-def test_a_bad_setting_is_a_400_naming_the_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ATTACHMENT_MAX_BYTES", "lots")
-    error = opening_fails(tmp_path)
-    assert (error.status, error.code) == (400, "bad_request")
-    assert "ATTACHMENT_MAX_BYTES='lots'" in error.message
-
-
-def test_a_database_url_it_cannot_open_is_a_400(tmp_path: Path) -> None:
-    error = opening_fails(tmp_path, "mongodb://somewhere/db")
-    assert error.status == 400 and "QAHUB_DATABASE_URL" in error.message
 
 
 def test_an_unreachable_database_is_a_503_worth_another_try(tmp_path: Path) -> None:

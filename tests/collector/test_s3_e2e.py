@@ -24,8 +24,6 @@ from tests.support.server import CollectorServer
 from tests.support.storages import S3Server, leftovers, new_bucket
 from tests.support.waiting import wait_until
 
-pytestmark = pytest.mark.slow  # real servers, a few seconds each
-
 Start = Callable[..., CollectorServer]
 
 

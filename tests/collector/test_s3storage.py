@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import os
-import sys
 from pathlib import Path
 
 import pytest
 import requests
 from botocore.exceptions import EndpointConnectionError
 
-from collector.config import MIB, Settings, load_settings
-from collector.errors import SettingsError, StorageError
-from collector.s3storage import PART_BYTES, S3Storage, is_stale, parse_s3_url
-from collector.storage import STALE_TEMP_S, open_storage
+from collector.config import MIB, Settings
+from collector.errors import StorageError
+from collector.s3storage import PART_BYTES, S3Storage
+from collector.storage import open_storage
 from tests.support.faults import closed_port_url
 from tests.support.storages import leftovers, new_bucket
 
@@ -41,43 +39,6 @@ def fail_call(storage: S3Storage, operation: str, after: int = 0) -> None:
             raise EndpointConnectionError(endpoint_url="http://127.0.0.1:1")
 
     storage.client.meta.events.register(f"before-call.s3.{operation}", fail)
-
-
-@pytest.mark.parametrize(
-    ("url", "bucket", "prefix"),
-    [
-        ("s3://qahub", "qahub", ""),
-        ("s3://qahub/", "qahub", ""),
-        ("s3://qahub/attachments", "qahub", "attachments/"),
-        ("S3://my.bucket-1//team/a//", "my.bucket-1", "team/a/"),
-    ],
-)
-def test_an_s3_url_names_a_bucket_and_a_prefix(url: str, bucket: str, prefix: str) -> None:
-    assert parse_s3_url(url) == (bucket, prefix)
-
-
-@pytest.mark.parametrize(
-    ("url", "says"),
-    [
-        ("gs://bucket", "use s3://bucket"),
-        ("bucket/prefix", "use s3://bucket"),
-        ("s3://", "not a bucket name"),
-        ("s3://Upper", "not a bucket name"),
-        ("s3://ab", "not a bucket name"),
-        ("s3://bucket/../x", "may not hold"),
-        ("s3://bucket/a?versionId=1", "no query"),
-    ],
-)
-def test_a_bad_storage_url_is_a_setting_error_naming_the_variable(url: str, says: str) -> None:
-    with pytest.raises(SettingsError, match="QAHUB_STORAGE_URL") as caught:
-        load_settings(storage_url=url)
-    assert says in str(caught.value)
-
-
-def test_without_boto3_an_s3_url_says_which_extra_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "boto3", None)  # as if it were not installed
-    with pytest.raises(SettingsError, match=r"boto3 is not installed: pip install 'pytest-qahub\[s3\]'"):
-        open_storage(Settings(storage_url="s3://qahub/attachments"))
 
 
 def test_the_settings_choose_the_store(s3_url: str, tmp_path: Path) -> None:
@@ -142,12 +103,6 @@ def test_multipart_uploads_abandoned_earlier_are_aborted_at_start(storage: S3Sto
     assert leftovers(S3Storage(s3_url)) == []
 
 
-def test_only_uploads_begun_an_hour_ago_count_as_abandoned() -> None:
-    now = dt.datetime(2026, 5, 13, 12, 0, tzinfo=dt.UTC)
-    assert is_stale({"Initiated": now - dt.timedelta(seconds=STALE_TEMP_S + 1)}, now)
-    assert not is_stale({"Initiated": now - dt.timedelta(minutes=5)}, now)
-
-
 def test_delete_many_removes_what_exists_and_ignores_what_does_not(storage: S3Storage) -> None:
     for key in ("cone000001", "ctwo000002"):
         storage.save_from_temp(temp_with(storage, key.encode()), key)
@@ -173,7 +128,6 @@ def test_check_passes_for_a_reachable_bucket_and_names_a_missing_one(storage: S3
         missing.check()
 
 
-@pytest.mark.slow  # the client retries a refused connection with back-off before giving up
 def test_check_fails_when_the_endpoint_is_down(s3_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL", closed_port_url())
     with pytest.raises(StorageError, match="cannot be reached"):

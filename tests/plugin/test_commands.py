@@ -34,7 +34,6 @@ def local_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("QAHUB_")}
 
 
-@pytest.mark.slow
 def test_every_data_command_works_over_the_api_and_leaves_no_local_database(
     client_env: dict[str, str], collector_server: CollectorServer, tmp_path: Path
 ) -> None:
@@ -144,7 +143,6 @@ def test_a_bad_url_or_token_is_explained_in_one_line(
     assert fnmatch.fnmatch(done.stderr.strip(), f"qahub: *{message}"), done.stderr
 
 
-@pytest.mark.slow
 def test_project_selects_the_local_project_and_must_match_the_token_remotely(
     local_env: dict[str, str], client_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -159,7 +157,6 @@ def test_project_selects_the_local_project_and_must_match_the_token_remotely(
     assert "the token belongs to project 'default'" in remote.stderr
 
 
-@pytest.mark.slow
 def test_results_piped_into_head_stops_quietly(local_env: dict[str, str], tmp_path: Path) -> None:
     run_id = qahub(local_env, "run", "create", cwd=tmp_path).strip()
     codes = [f"PIPE-{n:05d}" for n in range(3000)]

@@ -9,9 +9,7 @@ import sys
 
 import pytest
 
-from pytest_qahub.delivery import process
 from pytest_qahub.delivery.replay import replay
-from pytest_qahub.errors import QAHubError
 from tests.plugin.conftest import QAHubRun, make_cases
 from tests.support.waiting import wait_until
 
@@ -117,25 +115,3 @@ def test_a_delivery_process_that_dies_at_start_leaves_every_result_in_the_journa
     out = io.StringIO()
     assert replay(qahub_run.journals(), None, qahub_run.server.token, out) == 0, out.getvalue()
     assert qahub_run.statuses() == {"KILL-1": "PASSED", "KILL-2": "FAILED", "KILL-3": "PASSED"}
-
-
-def test_a_check_request_that_cannot_be_made_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    class Unusable:
-        url = "http://h"
-
-        def me(self) -> dict[str, str]:
-            raise QAHubError("GET http://h/api/v1/me: the request could not be made")
-
-        def close(self) -> None:
-            self.closed = True
-
-    unusable = Unusable()
-    monkeypatch.setattr(process, "connect", lambda *args: unusable)
-    job = process.Job(run="r", url="http://h", token=None, root=".", batch_size=1, flush_timeout=1)
-    answer, transport = process.preflight(job)
-    assert answer == {
-        "event": "usage_error",
-        "message": "QAHub at http://h: GET http://h/api/v1/me: the request could not be made",
-    }
-    assert transport is None
-    assert unusable.closed  # nobody else will close it

@@ -39,7 +39,6 @@ def client_env(collector_server: CollectorServer) -> dict[str, str]:
     return {**env, "QAHUB_URL": collector_server.url, "QAHUB_TOKEN": collector_server.token}
 
 
-@pytest.mark.slow
 def test_diff_fails_only_on_new_failures_that_are_not_flaky(
     collector_server: CollectorServer, client_env: dict[str, str], tmp_path: Path
 ) -> None:

@@ -45,7 +45,6 @@ def limited_server(tmp_path: Path) -> Iterator[CollectorServer]:
     server.stop(kill=True)
 
 
-@pytest.mark.slow
 def test_a_slow_flush_says_what_it_waits_for_and_the_summary_why_results_wait(
     limited_server: CollectorServer, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:

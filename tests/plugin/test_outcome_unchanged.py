@@ -70,12 +70,11 @@ def run(suite: pytest.Pytester, *args: str) -> pytest.RunResult:
         pytest.param(None, ["-W", "once::Warning", "--qahub-run=r"], id="embedded-W-once"),
         pytest.param(ERRORS_INI, ["--qahub-run=r", UNREACHABLE], id="unreachable-filterwarnings-error"),
         pytest.param(None, ["-W", "error", "--qahub-run=r", UNREACHABLE], id="unreachable-W-error"),
-        pytest.param(ERRORS_INI, ["-n", "2", "--qahub-run=r"], id="embedded-xdist", marks=pytest.mark.slow),
+        pytest.param(ERRORS_INI, ["-n", "2", "--qahub-run=r"], id="embedded-xdist"),
         pytest.param(
             ERRORS_INI,
             ["-n", "2", "--qahub-run=r", UNREACHABLE],
             id="unreachable-xdist",
-            marks=pytest.mark.slow,
         ),
     ],
 )

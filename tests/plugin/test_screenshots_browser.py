@@ -20,7 +20,6 @@ CHROMEDRIVER = Path("/usr/bin/chromedriver")
 RED = (200, 30, 30)
 
 pytestmark = [
-    pytest.mark.slow,
     pytest.mark.skipif(
         not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
         reason="needs Debian's chromium and chromium-driver at /usr/bin/chromium and /usr/bin/chromedriver",

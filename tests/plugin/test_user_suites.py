@@ -207,7 +207,6 @@ def test_hooks_that_raise_and_a_bad_marker_cost_the_session_nothing(
     }
 
 
-@pytest.mark.slow
 def test_under_xdist_a_hook_that_raises_is_named_once_in_the_summary(suite: pytest.Pytester) -> None:
     suite.makeconftest(RAISING_HOOKS)
     suite.makepyfile(test_hooks=RAISING_SUITE)

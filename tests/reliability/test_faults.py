@@ -25,8 +25,6 @@ from tests.support.faults import FaultProxy, closed_port_url
 from tests.support.server import CollectorServer
 from tests.support.waiting import wait_until
 
-pytestmark = pytest.mark.slow  # subprocess sessions and servers; still in the default run
-
 COUNT = 30
 FLUSH_S = 3.0  # the session's flush bound in these tests
 RETRY_FLUSH_S = 30.0  # long enough for retries (Retry-After: 1) to deliver everything in-session

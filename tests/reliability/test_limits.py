@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from collector.config import Settings
-from collector.ratelimit import TokenBuckets
 from tests.conftest import make_api
 from tests.reliability.conftest import ServerFactory, make_codes, rows_by_code
 from tests.support.server import CollectorServer
@@ -16,27 +15,6 @@ from tests.support.server import CollectorServer
 MAX_BODY = 65_536
 ATTACHMENT_MAX = 4096
 WAITRESS_LIMIT = ATTACHMENT_MAX * 4 + 1024 * 1024  # what ``qahub serve`` gives waitress here
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def test_a_bucket_allows_its_burst_then_names_the_wait() -> None:
-    clock = FakeClock()
-    buckets = TokenBuckets(rate=2, burst=3, clock=clock)
-    assert [buckets.take("a") for _ in range(3)] == [0, 0, 0]
-    assert buckets.take("a") == pytest.approx(0.5)
-    assert buckets.take("b") == 0  # every token has its own bucket
-    clock.now += 0.5
-    assert buckets.take("a") == 0
-    assert buckets.take("a") == pytest.approx(0.5)
-    clock.now += 60
-    assert [buckets.take("a") for _ in range(4)][-1] > 0  # refilled to the burst, not beyond
 
 
 def test_the_rate_limit_is_off_by_default(sqlite_url: str, tmp_path: Path) -> None:

@@ -25,8 +25,6 @@ from tests.reliability.writers import AckRecorder, Outcome, Plan, expected_rows,
 from tests.support.databases import fresh_postgres
 from tests.support.server import qahub
 
-pytestmark = pytest.mark.slow  # subprocess sessions and servers; still in the default run
-
 WRITERS = 8
 ROUNDS = 10
 BATCH = 25

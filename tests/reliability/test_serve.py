@@ -117,7 +117,6 @@ def test_a_connection_that_never_sends_a_request_is_closed(serve) -> None:
     sock.close()
 
 
-@pytest.mark.slow
 def test_trickling_clients_beyond_the_connection_limit_leave_others_served(serve) -> None:
     server = serve("--connection-limit", "20", QAHUB_HEADER_TIMEOUT="1")
     stop = threading.Event()

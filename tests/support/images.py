@@ -27,3 +27,8 @@ def png_rows(pixels: list[list[Rgb]]) -> bytes:
 def solid_png(width: int = 1, height: int = 1, rgb: Rgb = (0, 0, 0)) -> bytes:
     """A PNG of one colour (one black pixel by default)."""
     return png_rows([[rgb] * width for _ in range(height)])
+
+
+def make_png(width: int = 4, height: int = 3, rgb: Rgb = (200, 30, 30)) -> bytes:
+    """A valid RGB PNG of one colour (the plugin tests' screenshot)."""
+    return solid_png(width, height, rgb)

@@ -22,7 +22,6 @@ DOCS_SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "img" / "run-pa
 WAIT_S = 20
 
 pytestmark = [
-    pytest.mark.slow,
     pytest.mark.skipif(
         not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
         reason="needs Debian's chromium and chromium-driver at /usr/bin/chromium and /usr/bin/chromedriver",
