@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from .attach import EVIDENCE_KEY, PendingStore, evidence, is_png, safe_name
+from .attach import EVIDENCE_KEY, PendingStore, evidence, is_png, mime_for, safe_name
 from .errors import QAHubError
 from .warning import describe
 
@@ -220,7 +220,8 @@ class Evidence:
         if data is None:
             return
         try:
-            found.files.append(self.store.write(item.nodeid, data, screenshot_name(item), "image/png"))
+            name = screenshot_name(item)
+            found.files.append(self.store.write(item.nodeid, data, name, mime_for(name)))
         except OSError as ex:
             found.errors.append(f"{item.nodeid}: could not keep the screenshot: {ex}")
 
