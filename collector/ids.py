@@ -8,14 +8,16 @@ case) make a collision within one millisecond negligible.
 
 from __future__ import annotations
 
-import base64
 import os
 import time
 
 from collector.errors import NotFound, shorten
 
 _ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
-_RANDOM_BYTES = 10  # 80 bits -> 16 base-32 characters, no padding
+_RANDOM_CHARS = 16  # 5 random bits each: 80 bits
+#: A random byte to one of the 32 characters of base 32 (lower case): 256 is 8 x 32, so each
+#: character is equally likely. One ``bytes.translate`` does a whole batch in C.
+_BASE32 = bytes(b"abcdefghijklmnopqrstuvwxyz234567"[byte % 32] for byte in range(256))
 
 
 def _time_prefix() -> str:
@@ -30,8 +32,8 @@ def _time_prefix() -> str:
 def new_ids(count: int) -> list[str]:
     """Return ``count`` new 26-character ids such as ``c0mx1aaz4gezdgnbvgy3tqojqgi``."""
     prefix = _time_prefix()
-    text = base64.b32encode(os.urandom(_RANDOM_BYTES * count)).decode("ascii").lower()
-    return [prefix + text[i : i + 16] for i in range(0, 16 * count, 16)]
+    text = os.urandom(_RANDOM_CHARS * count).translate(_BASE32).decode("ascii")
+    return [prefix + text[i : i + _RANDOM_CHARS] for i in range(0, _RANDOM_CHARS * count, _RANDOM_CHARS)]
 
 
 def new_id() -> str:
