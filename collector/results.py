@@ -1,27 +1,31 @@
 """Results: the bulk upsert and the streamed listing of a run's results.
 
-The upsert is built for throughput: the batch is validated in one pydantic call, and the rows
-go to the driver as one ``INSERT … ON CONFLICT`` statement run with ``executemany`` — no
-per-row query building. The ``WHERE`` on the conflict update keeps an older result from
-overwriting a newer one, so replaying an old batch never undoes a rerun.
+The upsert is built for throughput: the batch is validated in one pydantic call, its rows
+built before the write lock, and written with one ``INSERT … ON CONFLICT`` statement per
+batch (a multi-row ``VALUES`` on SQLite, ``unnest`` of one array per column on PostgreSQL).
+The ``WHERE`` on the conflict update keeps an older result from overwriting a newer one, so
+replaying an old batch never undoes a rerun.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import itertools
+import operator
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cache
 
 import orjson
 import peewee
 
 from collector import responses
 from collector.db import database, is_sqlite, write_transaction
-from collector.errors import BadRequest, Conflict, PayloadTooLarge
+from collector.errors import BadRequest, PayloadTooLarge
 from collector.ids import new_ids
 from collector.models import Project, Result, Run, TestCase, utcnow
-from collector.runs import mark_written, run_status
+from collector.runs import check_takes_results, mark_written
 from collector.schemas import ResultIn, validate_items
 from qahub_contract import RESULT_STATUSES
 
@@ -81,30 +85,44 @@ def _on_conflict() -> str:
     )
 
 
-def _upsert_sql(param: str) -> str:
-    """The upsert of one row, for ``executemany``."""
-    columns = ", ".join(f'"{c}"' for c in _COLUMNS)
-    values = ", ".join(param for _ in _COLUMNS)
-    return f'INSERT INTO "{_TABLE}" ({columns}) VALUES ({values}) {_on_conflict()}'
+@cache
+def _sqlite_values_sql(count: int) -> str:
+    """The upsert of ``count`` rows in one multi-row ``VALUES`` statement (SQLite).
 
-
-def _sqlite_batch_sql() -> str:
-    """The upsert of a whole batch passed as one JSON array of rows (SQLite's ``json_each``).
-
-    One statement means one trip into SQLite per batch: ``executemany`` gives up Python's
-    lock around every row, and in a process that also runs tests (the embedded collector)
-    each row then waits for the test thread to hand it back.
+    One statement is one trip into SQLite, where ``executemany`` would make one per row; each
+    trip gives up the GIL and must win it back from the other threads, and in a process that
+    also runs tests (the embedded collector) each then waits for the test thread.
     """
     columns = ", ".join(f'"{c}"' for c in _COLUMNS)
-    picks = ", ".join(f"json_extract(j.value, '$[{i}]')" for i in range(len(_COLUMNS)))
-    # "WHERE true" lets SQLite's parser tell the ON CONFLICT clause from a join constraint.
-    select = f"SELECT {picks} FROM json_each(?) AS j WHERE true"
-    return f'INSERT INTO "{_TABLE}" ({columns}) {select} {_on_conflict()}'
+    row = "(" + ", ".join("?" for _ in _COLUMNS) + ")"
+    return f'INSERT INTO "{_TABLE}" ({columns}) VALUES {", ".join([row] * count)} {_on_conflict()}'
+
+
+#: PostgreSQL array types of the columns that are not text, for ``unnest``.
+_ARRAY_TYPES = {
+    "duration_ms": "bigint",
+    **dict.fromkeys(("executed_at", "created_at", "updated_at"), "timestamp"),
+}
+
+
+@cache
+def _postgres_batch_sql() -> str:
+    """The upsert of a batch given as one array per column (PostgreSQL's ``unnest``).
+
+    One statement and one round trip per batch, ids returned: an ``executemany`` of the
+    one-row statement plans and runs each row on its own.
+    """
+    columns = ", ".join(f'"{c}"' for c in _COLUMNS)
+    arrays = ", ".join(f"%s::{_ARRAY_TYPES.get(c, 'text')}[]" for c in _COLUMNS)
+    return (
+        f'INSERT INTO "{_TABLE}" ({columns}) SELECT * FROM unnest({arrays}) {_on_conflict()} '
+        'RETURNING "test_case_id", "id"'
+    )
 
 
 def _db_time(value: dt.datetime, sqlite: bool) -> dt.datetime | str:
     # SQLite compares timestamps as text: one fixed format keeps that ordering right.
-    return value.isoformat(sep=" ", timespec="microseconds") if sqlite else value
+    return value.isoformat(" ", "microseconds") if sqlite else value
 
 
 def _reference(item: ResultIn | dict) -> dict:
@@ -113,14 +131,23 @@ def _reference(item: ResultIn | dict) -> dict:
     return ref
 
 
-def _select_in(sql: str, fixed: tuple, values: list) -> list[tuple]:
-    """Run ``sql`` with ``IN ({marks})`` expanded for each chunk of ``values``; return all rows."""
-    rows: list[tuple] = []
+def _select_pairs(pair: str, rest: str, fixed: tuple, values: list) -> list[tuple[str, str]]:
+    """Run ``SELECT {pair} {rest}``, ``rest`` ending in ``IN ({marks})``, for each chunk of ``values``.
+
+    On SQLite the pairs come back as one JSON value: fetched row by row, each row would be a
+    trip into SQLite that gives up the GIL and waits to win it back from the busy threads.
+    """
+    sqlite = is_sqlite(database)
+    pick = f"json_group_array(json_array({pair}))" if sqlite else pair
+    rows: list[tuple[str, str]] = []
     for chunk in peewee.chunked(values, 500):
         marks = ", ".join([database.param] * len(chunk))
-        rows.extend(
-            database.execute_sql(sql.format(p=database.param, marks=marks), (*fixed, *chunk)).fetchall()
-        )
+        sql = f"SELECT {pick} " + rest.format(p=database.param, marks=marks)
+        cursor = database.execute_sql(sql, (*fixed, *chunk))
+        if sqlite:
+            rows.extend(map(tuple, orjson.loads(cursor.fetchone()[0])))
+        else:
+            rows.extend(cursor.fetchall())
     return rows
 
 
@@ -128,66 +155,92 @@ def _case_ids(project: Project, items: list[tuple[int, ResultIn]]) -> tuple[dict
     """Map the codes and ids the items name to ``(case id, code)`` of this project's cases."""
     codes = list({i.test_case_code for _, i in items if i.test_case_code is not None})
     ids = list({i.test_case_id for _, i in items if i.test_case_id is not None})
-    sql = f'SELECT "id", "code" FROM "{_CASES}" WHERE "project_id" = {{p}} AND "{{column}}" IN ({{marks}})'
-    found = _select_in(sql.replace("{column}", "code"), (project.id,), codes)
-    found += _select_in(sql.replace("{column}", "id"), (project.id,), ids)
+    rest = f'FROM "{_CASES}" WHERE "project_id" = {{p}} AND "{{column}}" IN ({{marks}})'
+    found = _select_pairs('"id", "code"', rest.replace("{column}", "code"), (project.id,), codes)
+    found += _select_pairs('"id", "code"', rest.replace("{column}", "id"), (project.id,), ids)
     by_code = {code: (case_id, code) for case_id, code in found}
     by_id = {case_id: (case_id, code) for case_id, code in found}
     return by_code, by_id
 
 
+#: A result's values in ``_COLUMNS`` order from ``FIELDS`` up to ``executed_at`` (the last).
+_pick = operator.attrgetter(*FIELDS[:-1])
+
+
+@dataclass
+class _Batch:
+    """A validated batch with its rows built, ready to write."""
+
+    rows: list[tuple]  # in case-id order
+    resolved: list[tuple[str, str, str]]  # (case id, code, status) of each accepted item
+    rejected: dict[int, tuple[dict, str]]  # index -> (reference, message)
+    now: dt.datetime
+
+    def outcome(self, result_ids: dict[str, str]) -> UpsertOutcome:
+        accepted = [
+            {"id": result_ids[case_id], "test_case_id": case_id, "test_case_code": code, "status": status}
+            for case_id, code, status in self.resolved
+        ]
+        errors = [
+            {"index": i, **self.rejected[i][0], "message": self.rejected[i][1]} for i in sorted(self.rejected)
+        ]
+        return UpsertOutcome(accepted, errors)
+
+
 def upsert_results(project: Project, run_id: str, raw_items: list) -> UpsertOutcome:
     """Validate and upsert a batch into a run; report per item what was accepted or rejected."""
-    outcome = UpsertOutcome()
+    batch = _prepare(project, run_id, raw_items)
+    with write_transaction():
+        result_ids = _write(project, run_id, batch)
+    return batch.outcome(result_ids)
+
+
+def _prepare(project: Project, run_id: str, raw_items: list) -> _Batch:
+    """Validate the items, find their cases and build their rows, all before the write lock.
+
+    The less a batch does under the lock, the more batches of other writers get through.
+    Cases are never deleted, so looking them up first is safe.
+    """
     valid, invalid = validate_items(raw_items)
     rejected = {index: (_reference(raw), message) for index, raw, message in invalid}
     now = utcnow()
     sqlite = is_sqlite(database)
-    # Cases are never deleted, so they can be looked up before taking SQLite's write lock:
-    # the less a batch does under it, the more batches of other writers get through.
     by_code, by_id = _case_ids(project, valid)
-    with write_transaction():
-        status = run_status(project, run_id)
-        if status == "COMPLETED":
-            raise Conflict(f"Run '{run_id}' is COMPLETED and takes no more results")
-        rows: dict[str, tuple] = {}  # case id -> row; a later item for the same case wins
-        resolved: list[tuple[int, str, str, str]] = []
-        ids = iter(new_ids(len(valid)))
-        stamp = _db_time(now, sqlite)
-        for index, item in valid:
-            if item.test_case_code is not None:
-                case = by_code.get(item.test_case_code)
-                missing = f"No test case with code '{item.test_case_code}' in this project"
-            else:
-                case = by_id.get(item.test_case_id)
-                missing = f"No test case with id '{item.test_case_id}' in this project"
-            if case is None:
-                rejected[index] = (_reference(item), missing)
-                continue
-            case_id, code = case
-            values = [getattr(item, f) for f in FIELDS]
-            values[-1] = _db_time(item.executed_at or now, sqlite)  # executed_at is the last field
-            rows[case_id] = (next(ids), run_id, case_id, *values, stamp, stamp)
-            resolved.append((index, case_id, code, item.status))
-        if rows:
-            # Rows go in case-id order: concurrent batches sharing cases then lock them in
-            # the same order, so PostgreSQL never sees a deadlock between two upserts.
-            ordered = [rows[case_id] for case_id in sorted(rows)]
-            result_ids = _write_rows(run_id, ordered, sqlite)
-            mark_written(run_id, status, now)
-            outcome.accepted = [
-                {
-                    "id": result_ids[case_id],
-                    "test_case_id": case_id,
-                    "test_case_code": code,
-                    "status": status,
-                }
-                for _, case_id, code, status in resolved
-            ]
-    for index in sorted(rejected):
-        reference, message = rejected[index]
-        outcome.errors.append({"index": index, **reference, "message": message})
-    return outcome
+    rows: dict[str, tuple] = {}  # case id -> row; a later item for the same case wins
+    resolved: list[tuple[str, str, str]] = []
+    ids = iter(new_ids(len(valid)))
+    stamp = _db_time(now, sqlite)
+    for index, item in valid:
+        coded = item.test_case_code is not None
+        case = by_code.get(item.test_case_code) if coded else by_id.get(item.test_case_id)
+        if case is None:
+            named = f"code '{item.test_case_code}'" if coded else f"id '{item.test_case_id}'"
+            rejected[index] = (_reference(item), f"No test case with {named} in this project")
+            continue
+        case_id, code = case
+        executed_at = _db_time(item.executed_at or now, sqlite)
+        rows[case_id] = (next(ids), run_id, case_id, *_pick(item), executed_at, stamp, stamp)
+        resolved.append((case_id, code, item.status))
+    # Rows go in case-id order: concurrent batches sharing cases then lock them in the same
+    # order, so PostgreSQL never sees a deadlock between two upserts.
+    return _Batch([rows[case_id] for case_id in sorted(rows)], resolved, rejected, now)
+
+
+def _write(project: Project, run_id: str, batch: _Batch) -> dict[str, str]:
+    """Write a prepared batch in the open write transaction; return the result id of each case."""
+    if not batch.rows:
+        check_takes_results(project, run_id)
+        return {}
+    if is_sqlite(database):  # the whole database is locked: one statement checks the run and marks it
+        mark_written(project, run_id, batch.now)
+        return _write_rows(run_id, batch.rows, sqlite=True)
+    # PostgreSQL locks the run's row from its update to the commit: last, so concurrent
+    # batches of one run write their rows side by side. It checks the run again, so a run
+    # completed meanwhile takes none of them.
+    check_takes_results(project, run_id)
+    result_ids = _write_rows(run_id, batch.rows, sqlite=False)
+    mark_written(project, run_id, batch.now)
+    return result_ids
 
 
 def _write_rows(run_id: str, rows: list[tuple], sqlite: bool) -> dict[str, str]:
@@ -198,22 +251,23 @@ def _write_rows(run_id: str, rows: list[tuple], sqlite: bool) -> dict[str, str]:
     conflict rule left alone (an older result) returns nothing and is looked up instead.
     """
     cursor = database.cursor()
-    if sqlite:  # no RETURNING for a batch here; the look-up's planner uses the unique index
-        cursor.execute(_sqlite_batch_sql(), (orjson.dumps(rows).decode(),))
+    if sqlite:
+        # SQLite's RETURNING would hand back one row per trip; the look-up after is one trip,
+        # planned on the unique index.
+        limit = database.connection().getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+        per_statement = min(500, limit // len(_COLUMNS))
+        for chunk in peewee.chunked(rows, per_statement):
+            cursor.execute(_sqlite_values_sql(len(chunk)), list(itertools.chain.from_iterable(chunk)))
         return _result_ids(run_id, [row[2] for row in rows])
-    cursor.executemany(_upsert_sql(database.param) + ' RETURNING "test_case_id", "id"', rows, returning=True)
-    found: dict[str, str] = {}
-    while True:
-        found.update(cursor.fetchall())
-        if not cursor.nextset():
-            break
+    cursor.execute(_postgres_batch_sql(), [list(column) for column in zip(*rows, strict=True)])
+    found = dict(cursor.fetchall())
     missing = [row[2] for row in rows if row[2] not in found]
     return {**found, **_result_ids(run_id, missing)} if missing else found
 
 
 def _result_ids(run_id: str, case_ids: list[str]) -> dict[str, str]:
-    sql = f'SELECT "test_case_id", "id" FROM "{_TABLE}" WHERE "run_id" = {{p}} AND "test_case_id" IN ({{marks}})'  # noqa: E501
-    return dict(_select_in(sql, (run_id,), case_ids))
+    rest = f'FROM "{_TABLE}" WHERE "run_id" = {{p}} AND "test_case_id" IN ({{marks}})'
+    return dict(_select_pairs('"test_case_id", "id"', rest, (run_id,), case_ids))
 
 
 _LIST_COLUMNS = ("id", "test_case_id", "test_case_code", *FIELDS, "created_at", "updated_at")

@@ -11,7 +11,7 @@ import peewee
 
 from collector import deletions
 from collector.db import database, write_transaction
-from collector.errors import BadRequest, NotFound, shorten
+from collector.errors import BadRequest, Conflict, NotFound, shorten
 from collector.ids import new_id, require_plausible
 from collector.models import RUN_TAGS, Project, Result, Run, utcnow
 from collector.storage import Storage
@@ -33,26 +33,42 @@ def _status_sql(param: str) -> str:
 
 
 def run_status(project: Project, run_id: str) -> str:
-    """Return the status of the project's run ``run_id``, raising NotFound as `get_run` does.
-
-    The bulk upsert's check, read raw: every batch asks, and peewee's query building would
-    cost it more than the look-up.
-    """
+    """Return the status of the project's run ``run_id``, raising NotFound as `get_run` does."""
     row = database.execute_sql(_status_sql(database.param), (run_id, project.id)).fetchone()
     if row is None:
         raise NotFound(f"Run '{shorten(run_id)}' was not found")
     return row[0]
 
 
-def mark_written(run_id: str, status: str, now: dt.datetime) -> None:
-    """Record that a run of ``status`` took results: its ``updated_at``, and PENDING becomes IN_PROGRESS."""
-    param = database.param
-    changes = {"updated_at": Run.updated_at.db_value(now)}
-    if status == "PENDING":
-        changes["status"] = "IN_PROGRESS"
-    sets = ", ".join(f'"{column}" = {param}' for column in changes)
-    sql = f'UPDATE "{Run._meta.table_name}" SET {sets} WHERE "id" = {param}'
-    database.execute_sql(sql, (*changes.values(), run_id))
+def _completed(run_id: str) -> Conflict:
+    return Conflict(f"Run '{run_id}' is COMPLETED and takes no more results")
+
+
+def check_takes_results(project: Project, run_id: str) -> None:
+    """Raise NotFound unless the project has run ``run_id``, Conflict if it is COMPLETED."""
+    if run_status(project, run_id) == "COMPLETED":
+        raise _completed(run_id)
+
+
+@cache
+def _written_sql(param: str) -> str:
+    return (
+        f'UPDATE "{Run._meta.table_name}" SET "updated_at" = {param}, '
+        '"status" = CASE WHEN "status" = \'PENDING\' THEN \'IN_PROGRESS\' ELSE "status" END '
+        f'WHERE "id" = {param} AND "project_id" = {param} AND "status" <> \'COMPLETED\''
+    )
+
+
+def mark_written(project: Project, run_id: str, now: dt.datetime) -> None:
+    """Record that run ``run_id`` takes results: its ``updated_at``, and PENDING becomes IN_PROGRESS.
+
+    Raises as `check_takes_results` does, changing nothing: one statement checks and records,
+    for every batch of the bulk upsert asks.
+    """
+    params = (Run.updated_at.db_value(now), run_id, project.id)
+    if database.execute_sql(_written_sql(database.param), params).rowcount == 0:
+        run_status(project, run_id)  # NotFound for no such run in the project
+        raise _completed(run_id)  # the run exists, so the update found it COMPLETED
 
 
 def _known_tags(tags: Mapping[str, str | None]) -> dict[str, str | None]:

@@ -7,7 +7,10 @@ import datetime as dt
 import orjson
 import pytest
 
-from collector.models import Run
+from collector.db import write_transaction
+from collector.errors import Conflict, NotFound
+from collector.models import Run, utcnow
+from collector.runs import mark_written
 from tests.conftest import Api
 
 
@@ -216,6 +219,19 @@ def test_a_completed_run_takes_no_results(api: Api, run_id: str) -> None:
     response = post(api, run_id, {"test_case_code": "TC-001", "status": "PASSED"})
     assert response.status_code == 409
     assert "COMPLETED" in response.json["error"]["message"]
+
+
+def test_the_mark_of_a_batch_refuses_a_run_completed_or_unknown(api: Api, run_id: str) -> None:
+    # On PostgreSQL the upsert marks the run last: a run completed while a batch was being
+    # written then takes none of it.
+    assert api.patch(f"/runs/{run_id}", json={"status": "COMPLETED"}).status_code == 200
+    before = api.get(f"/runs/{run_id}").json["data"]
+    with api.db.connection_context():
+        with pytest.raises(Conflict, match="COMPLETED"), write_transaction():
+            mark_written(api.project, run_id, utcnow())
+        with pytest.raises(NotFound), write_transaction():
+            mark_written(api.project, "no-such-run", utcnow())
+    assert api.get(f"/runs/{run_id}").json["data"] == before
 
 
 def test_posting_results_starts_a_pending_run(api: Api, run_id: str) -> None:
