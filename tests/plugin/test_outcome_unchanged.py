@@ -127,7 +127,7 @@ def test_with_pytest_warnings_off_the_summary_gives_the_notice(suite: pytest.Pyt
     )
 
 
-def start_courier(root: Path) -> DeliveryProcess:
+def start_delivery(root: Path) -> DeliveryProcess:
     job = {"run": "r", "url": None, "token": None, "root": str(root), "batch_size": 1, "flush_timeout": 1}
     return DeliveryProcess(job)
 
@@ -135,13 +135,13 @@ def start_courier(root: Path) -> DeliveryProcess:
 def test_a_stopped_delivery_process_leaves_nothing_open(tmp_path: Path) -> None:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        courier = start_courier(tmp_path)
-        assert courier.answer(60) is not None
-        courier.stop(5)
-        courier.stop()  # twice is fine
-        assert courier.why()  # still says something once its stderr file is closed
-        assert not courier.running
-        del courier
+        delivery = start_delivery(tmp_path)
+        assert delivery.answer(60) is not None
+        delivery.stop(5)
+        delivery.stop()  # twice is fine
+        assert delivery.why()  # still says something once its stderr file is closed
+        assert not delivery.running
+        del delivery
         gc.collect()
     assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
     assert "qahub-delivery-answers" not in [thread.name for thread in threading.enumerate()]
@@ -155,9 +155,9 @@ def test_a_delivery_process_that_prints_other_lines_still_answers(
     site.mkdir()
     (site / "sitecustomize.py").write_text("print('hello from sitecustomize')\n")
     monkeypatch.setenv("PYTHONPATH", str(site))
-    courier = start_courier(tmp_path)
+    delivery = start_delivery(tmp_path)
     try:
-        answer = courier.answer(60)
-        assert answer is not None and answer["event"] == "ready", courier.why()
+        answer = delivery.answer(60)
+        assert answer is not None and answer["event"] == "ready", delivery.why()
     finally:
-        courier.stop(5)
+        delivery.stop(5)
