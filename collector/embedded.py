@@ -70,7 +70,7 @@ class EmbeddedCollector:
 
     def __init__(self, settings: Settings, project: str | None = None) -> None:
         self.settings = settings
-        self._lock = threading.Lock()  # the plugin writes from one sender thread; be safe anyway
+        self._lock = threading.Lock()  # one call at a time, whichever thread the caller uses
         with _database_available():
             self.db = open_upgraded(settings)
         try:

@@ -171,8 +171,12 @@ def deliver(
                 return
         if reported.acquire(blocking=False):
             outbox.stopping = True
-            answer(report(finished=False))
-            os._exit(0)  # the flush is still in a request or a retry's wait: it is not waited for
+            # The flush is still in a request or a retry's wait: it is not waited for, and the
+            # process ends even if its answer cannot be written (the session is gone).
+            try:
+                answer(report(finished=False))
+            finally:
+                os._exit(0)
 
     threading.Thread(target=watch, name="qahub-flush-watch", daemon=True).start()
     try:

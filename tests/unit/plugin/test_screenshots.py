@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -44,12 +45,14 @@ class FakePage:
 
 
 class FakeDriver:
-    def __init__(self, data: bytes = b"", error: Exception | None = None, hang: float = 0.0) -> None:
-        self.data, self.error, self.hang = data, error, hang
+    def __init__(
+        self, data: bytes = b"", error: Exception | None = None, stuck: threading.Event | None = None
+    ) -> None:
+        self.data, self.error, self.stuck = data, error, stuck
 
     def get_screenshot_as_png(self) -> bytes:
-        if self.hang:
-            time.sleep(self.hang)  # a browser that does not answer
+        if self.stuck is not None:
+            self.stuck.wait(60)  # a browser that does not answer until the test lets it go
         if self.error:
             raise self.error
         return self.data
@@ -89,8 +92,12 @@ def test_a_closed_page_is_skipped_and_a_failing_page_falls_back_to_the_driver() 
 
 
 def test_a_driver_that_hangs_is_given_up_within_the_time_bound() -> None:
+    stuck = threading.Event()
     started = time.monotonic()
-    data, errors = take_screenshot(fake_item(driver=FakeDriver(make_png(), hang=5)), timeout=0.3)
+    try:
+        data, errors = take_screenshot(fake_item(driver=FakeDriver(make_png(), stuck=stuck)), timeout=0.3)
+    finally:
+        stuck.set()  # the abandoned capture thread ends with the test
     assert time.monotonic() - started < 2
     assert data is None
     assert errors == ["WebDriver: timed out after 0.3 s"]
