@@ -25,9 +25,9 @@ MIB = 1024 * 1024
 ENV_NAMES = {"attachment_max_bytes": ("ATTACHMENT_MAX_BYTES", "QAHUB_ATTACHMENT_MAX_BYTES")}
 
 
-def env_name(field: str) -> str:
-    """The environment variable that sets a field, for messages."""
-    return ENV_NAMES.get(field, (f"QAHUB_{field.upper()}",))[0]
+def env_names(field: str) -> tuple[str, ...]:
+    """The environment variables that set a field, the first found winning (the first, for messages)."""
+    return ENV_NAMES.get(field, (f"QAHUB_{field.upper()}",))
 
 
 def from_environment(model: type[BaseModel], environ: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -35,7 +35,7 @@ def from_environment(model: type[BaseModel], environ: Mapping[str, str] | None =
     upper = {key.upper(): value for key, value in (os.environ if environ is None else environ).items()}
     found: dict[str, Any] = {}
     for field in model.model_fields:
-        for key in ENV_NAMES.get(field, (f"QAHUB_{field.upper()}",)):
+        for key in env_names(field):
             if key in upper:
                 found[field] = upper[key]
                 break
@@ -92,5 +92,5 @@ def load_settings(**overrides: object) -> Settings:
         problems = []
         for error in ex.errors():
             name = str(error["loc"][0]) if error["loc"] else "?"
-            problems.append(f"{env_name(name)}={error.get('input')!r}: {error['msg']}")
+            problems.append(f"{env_names(name)[0]}={error.get('input')!r}: {error['msg']}")
         raise SettingsError("Invalid setting " + "; ".join(problems)) from ex

@@ -30,7 +30,7 @@ from waitress.adjustments import Adjustments
 from waitress.task import ThreadedTaskDispatcher
 
 from collector.access_log import AccessLog
-from collector.config import MIB, Settings, from_environment
+from collector.config import MIB, Settings, env_names, from_environment
 from collector.connections import ClientDeadlines, GuardedServer
 
 log = logging.getLogger("collector.serve")
@@ -166,7 +166,7 @@ def serve_settings(args: argparse.Namespace) -> ServeSettings:
         problems = []
         for error in ex.errors():
             name = str(error["loc"][0]) if error["loc"] else "?"
-            where = f"--{name.replace('_', '-')}" if name in given else f"QAHUB_{name.upper()}"
+            where = f"--{name.replace('_', '-')}" if name in given else env_names(name)[0]
             message = error["msg"].removeprefix("Value error, ")
             problems.append(f"{where}={error.get('input')!r}: {message}")
         raise ServeError("; ".join(problems)) from ex
