@@ -10,7 +10,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import TRANSIENT_ERRORS, AuthError, ClientError, Conflict, PayloadTooLarge, QAHubError
+from ..errors import (
+    TRANSIENT_ERRORS,
+    AuthError,
+    ClientError,
+    Conflict,
+    PayloadTooLarge,
+    QAHubError,
+    ServerError,
+)
 from ..journal import AttachmentEntry, Entry, Journal
 from .transport import Attachment, Transport
 
@@ -93,12 +101,18 @@ class Batches:
             if result_id is None:
                 waiting.append(entry)
                 continue
+            path = Path(entry.path)
             try:
-                file = Attachment(entry.name, Path(entry.path), entry.mime)
-                self.transport.upload_attachment(result_id, [file])
+                path.open("rb").close()
             except OSError as ex:  # the file: gone, or unreadable
                 self._refuse(entry, f"cannot read {entry.path}: {ex.strerror or ex}")
                 continue
+            try:
+                self.transport.upload_attachment(result_id, [Attachment(entry.name, path, entry.mime)])
+            except OSError as ex:  # readable a moment ago: a local failure that may pass
+                error = ServerError(503, None, f"attachment {entry.name}: {ex.strerror or ex}")
+                self.stats.last_error = str(error)
+                return waiting + list(entries[index:]), error
             except (*TRANSIENT_ERRORS, AuthError) as ex:
                 # May pass later (or with another token at replay): keep it and stop here.
                 self.stats.last_error = f"attachment {entry.name}: {ex}"

@@ -78,6 +78,19 @@ def test_a_transient_upload_failure_keeps_the_file_and_the_ids_for_replay(tmp_pa
     assert not (tmp_path / "a.png").exists()
 
 
+def test_a_missing_file_is_settled_but_a_local_failure_while_sending_may_pass(tmp_path: Path) -> None:
+    journal, (entry, *files) = journal_with_two_files(tmp_path)
+    (tmp_path / "a.png").unlink()
+    delivery = Batches(FlakyUploads(OSError(28, "No space left on device")), journal, "run", None)
+    delivery.send([entry])
+    waiting, error = delivery.upload(files)
+    assert [(code, name) for code, name, _ in delivery.stats.attachments_refused] == [("C-1", "a.png")]
+    assert isinstance(error, ServerError) and "No space left" in str(error)
+    assert waiting == files[1:]  # the file that was there waits in the journal for another try
+    journal.sync()
+    assert [f.name for f in load(journal.path).attachments] == ["b.txt"]
+
+
 @pytest.mark.parametrize(
     "error",
     [PayloadTooLarge(413, "payload_too_large", "too big"), ClientError(415, "unsupported_media_type", "no")],
