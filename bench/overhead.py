@@ -11,6 +11,9 @@ median ratio to bare pytest's run of the same round:
 - ``bare``: pytest alone (``-p no:qahub``);
 - ``http``: ``--qahub-run`` reporting to a real local ``qahub serve`` (token in QAHUB_TOKEN);
 - ``embedded``: ``--qahub-run`` without a URL (the project's ``.qahub/qahub.db``);
+- ``http-cold``, ``embedded-cold``: the same with ``QAHUB_KEEP_WARM=0``, as in CI: every session
+  starts its own delivery process (the others are served by the one the previous session
+  left warm, as on a developer's machine; not run unless named in ``--variants``);
 - ``allure``: allure-pytest writing its result files (``--alluredir``);
 - ``floor``: ``_floor_plugin.py``, a yardstick: one journal line per test from three plain
   ``pytest_runtest_logreport`` calls and nothing else (not run unless named in ``--variants``).
@@ -31,6 +34,7 @@ follows it); the time from the last test's end to the subprocess's exit is the s
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import os
@@ -50,8 +54,11 @@ from _server import Server
 BENCH_DIR = Path(__file__).resolve().parent
 
 VARIANTS = ("bare", "http", "embedded", "allure")
-#: Run only when asked for: the least any journaling plugin costs (``_floor_plugin.py``).
-YARDSTICKS = ("floor",)
+#: Run only when asked for: the least any journaling plugin costs (``_floor_plugin.py``), and
+#: ours without a warm delivery process.
+YARDSTICKS = ("floor", "http-cold", "embedded-cold")
+#: Seconds the delivery process stays warm in the ``http`` and ``embedded`` variants.
+KEEP_WARM_S = "600"
 OURS = ("http", "embedded")
 LAST_FILE_ENV = "BENCH_LAST_TEST_FILE"
 
@@ -180,10 +187,15 @@ class Bench:
         """Run one variant on one project; prefix wraps the command (e.g. valgrind)."""
         root = self.projects[project]
         variant, _, base = variant.partition("@")
+        cold = variant.endswith("-cold")
+        variant = variant.removesuffix("-cold")
         number = next(self._counter)  # runs may go two at a time: each has its own files
         run_id = f"bench-{variant}-{number}"
         env = {k: v for k, v in os.environ.items() if not k.startswith("QAHUB_")}
         env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+        # The warm delivery process listens in the bench's own folder; cleaned up at the end.
+        env["XDG_RUNTIME_DIR"] = str(self.workdir)
+        env["QAHUB_KEEP_WARM"] = "0" if cold else KEEP_WARM_S
         # Cache bytecode as Python does by default: otherwise every run compiles the plugin
         # and pytest rewrites every test module again, which no developer machine or CI pays.
         env.pop("PYTHONDONTWRITEBYTECODE", None)
@@ -367,6 +379,17 @@ def main() -> None:
                 report(project, args.tests, outcomes)
         finally:
             bench.server.stop()
+            stop_delivery_processes(Path(tmp))
+
+
+def stop_delivery_processes(under: Path) -> None:
+    """Stop the warm delivery processes the runs left (their working directory is under ``under``)."""
+    for entry in Path("/proc").iterdir():
+        with contextlib.suppress(OSError):
+            if not entry.name.isdigit() or b"pytest_qahub.delivery" not in (entry / "cmdline").read_bytes():
+                continue
+            if Path(os.readlink(entry / "cwd")).is_relative_to(under):
+                os.kill(int(entry.name), signal.SIGTERM)
 
 
 if __name__ == "__main__":

@@ -76,7 +76,9 @@ class Reporter:
         """Say where results go."""
         where = f"at {self.settings.url}" if self.settings.url else "in the embedded collector"
         run = f"run {self.run_id}" if self.run_id else f"a new run {self.settings.run_name!r}"
-        return [f"qahub: {run} {where}"]
+        pid = self.delivery.resident_pid if self.delivery else None
+        warm = f" (delivery: the warm process {pid}, see --qahub-keep-warm)" if pid else ""
+        return [f"qahub: {run} {where}{warm}"]
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
@@ -95,6 +97,7 @@ class Reporter:
             "run_name": self.settings.run_name,
             "tags": self.settings.run_tags,
             "complete": self.settings.completes,
+            "keep_warm": self.settings.keep_warm,
         }
         try:
             self.delivery = DeliveryProcess(job)

@@ -12,6 +12,7 @@ import pytest
 
 from qahub_contract import RUN_NAME_LIMIT, RUN_TAG_LIMITS
 
+from .delivery.ci import in_ci
 from .journal import DEFAULT_KEEP, KeepJournals
 from .validation import bearer_token, collector_url, run_label
 
@@ -19,6 +20,8 @@ T = TypeVar("T")
 
 UNMAPPED_CHOICES = ("skip", "create")
 SCREENSHOT_CHOICES = ("failed", "off")
+#: Seconds the delivery process stays for the next session, outside CI (in CI: 0, it exits).
+KEEP_WARM_S = 600.0
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off", "")
 
@@ -45,6 +48,8 @@ class Settings:
     run_id_file: Path | None = None
     #: The token came from ``--qahub-token``, where every user of the machine can read it.
     token_on_command_line: bool = False
+    #: Seconds the delivery process stays after the session to serve the next (0: it exits).
+    keep_warm: float = KEEP_WARM_S
 
     @property
     def embedded(self) -> bool:
@@ -104,6 +109,7 @@ SPECS: dict[str, _Spec] = {
     "run_id_file": _Spec(
         "--qahub-run-id-file", "qahub_run_id_file", "QAHUB_RUN_ID_FILE", "qahub_run_id_file"
     ),
+    "keep_warm": _Spec("--qahub-keep-warm", "qahub_keep_warm", "QAHUB_KEEP_WARM", "qahub_keep_warm"),
 }
 
 
@@ -255,6 +261,7 @@ def resolve_settings(config: pytest.Config, environ: Mapping[str, str] | None = 
         complete=_resolve(config, "complete", _boolean, None, env),
         run_id_file=config.invocation_params.dir / run_id_file if run_id_file else None,
         token_on_command_line=config.getoption("qahub_token", default=None) is not None,
+        keep_warm=_resolve(config, "keep_warm", _seconds, 0.0 if in_ci(env) else KEEP_WARM_S, env),
     )
 
 
@@ -359,6 +366,13 @@ def add_options(parser: pytest.Parser) -> None:
         dest="qahub_run_id_file",
         metavar="PATH",
         help="write the run's id to this file once it is known (for a later CI step) [QAHUB_RUN_ID_FILE]",
+    )
+    group.addoption(
+        "--qahub-keep-warm",
+        dest="qahub_keep_warm",
+        metavar="SECONDS",
+        help="how long the delivery process stays after the session, to serve the next one at once; "
+        f"0: it exits (default {KEEP_WARM_S:g}, 0 in CI) [QAHUB_KEEP_WARM]",
     )
     for spec in SPECS.values():
         if spec.ini is not None:

@@ -6,6 +6,7 @@ only the tests that need no other process, server, database or browser.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,15 @@ UNIT = TESTS / "unit"
 #: Plugins of the test tools (schemathesis, hypothesis, anyio) that cost a pytest subprocess
 #: seconds of imports and play no part in the sessions the plugin tests run.
 LEAN_SUBPROCESS = "-p no:schemathesis -p no:hypothesispytest -p no:anyio"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Sessions the tests start deliver with a delivery process of their own.
+
+    A resident one would outlive the test that started it and serve the next test's sessions;
+    the tests of the resident (``tests/plugin/test_resident.py``) turn it on for themselves.
+    """
+    os.environ["QAHUB_KEEP_WARM"] = "0"
 
 
 @pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects by marker

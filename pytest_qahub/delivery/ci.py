@@ -104,6 +104,14 @@ SERVICES: tuple[tuple[str, Callable[[Mapping[str, str]], Origin]], ...] = (
     ("BITBUCKET_BUILD_NUMBER", _bitbucket),
 )
 
+
+def in_ci(env: Mapping[str, str]) -> bool:
+    """Whether a CI service runs us: one of `SERVICES`, or the ``CI`` variable most services set."""
+    if env.get("CI", "").strip().lower() not in ("", "0", "false", "no"):
+        return True
+    return any(env.get(variable) for variable, _ in SERVICES)
+
+
 #: Seconds one ``git`` call may take: a huge or broken repository must not hold up pytest.
 GIT_TIMEOUT_S = 3.0
 

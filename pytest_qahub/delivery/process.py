@@ -12,6 +12,9 @@ then ``{"end": true}`` when the session is over (end of input means the same: th
 is gone, and what it journaled is still delivered). On stdout: one answer to the job
 (``ready``, ``offline`` or ``usage_error``), ``waiting`` when the final flush is slow, and at
 the end the ``stats`` of what it sent.
+
+Outside CI it then stays as the resident (`resident`) and serves the next sessions the same
+way over a Unix socket, each after an ``accepted`` answer.
 """
 
 from __future__ import annotations
@@ -22,19 +25,23 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import orjson
 
 from ..errors import TRANSIENT_ERRORS, ClientError, QAHubError, SetupError
 from ..journal import REPLAY_COMPLETES, Follower, Journal
-from . import ci
+from . import ci, resident
 from .batches import Batches
 from .checks import check_access, open_run
 from .connect import connect
 from .outbox import Outbox
 from .transport import Transport
+
+#: Writes one answer to the test process.
+Say = Callable[[dict[str, Any]], None]
 
 #: Seconds between looks at the journal for new lines.
 POLL_S = 0.05
@@ -57,6 +64,12 @@ class Job:
     tags: dict[str, str] = dataclasses.field(default_factory=dict)
     #: Mark the run COMPLETED once everything is delivered.
     complete: bool = False
+    #: Seconds to stay afterwards as the resident at ``resident`` (0: exit; see `resident`).
+    keep_warm: float = 0.0
+    resident: str | None = None
+    #: The session's environment and working directory, when a resident serves it.
+    env: dict[str, str] | None = None
+    cwd: str | None = None
 
 
 #: Where the test process's settings for the token come from, for messages.
@@ -114,7 +127,7 @@ def preflight(job: Job) -> tuple[dict[str, Any], Transport | None]:
 class Control:
     """The test process's messages, read on a thread of their own."""
 
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(self, stream: Iterable[bytes]) -> None:
         self.journal: Path | None = None
         self.has_journal = threading.Event()
         self.ended = threading.Event()
@@ -139,7 +152,12 @@ class Control:
 
 
 def deliver(
-    job: Job, run_id: str, transport: Transport, known_codes: set[str] | None, control: Control
+    job: Job,
+    run_id: str,
+    transport: Transport,
+    known_codes: set[str] | None,
+    control: Control,
+    say: Say,
 ) -> dict[str, Any]:
     """Send what the journal gains until the session ends, then flush; return the stats.
 
@@ -166,7 +184,7 @@ def deliver(
         if flushed.wait(min(SLOW_FLUSH_S, job.flush_timeout)):
             return
         if job.flush_timeout > SLOW_FLUSH_S:
-            answer({"event": "waiting", "message": _waiting_line(outbox, transport)})
+            say({"event": "waiting", "message": _waiting_line(outbox, transport)})
             if flushed.wait(job.flush_timeout - SLOW_FLUSH_S):
                 return
         if reported.acquire(blocking=False):
@@ -174,7 +192,7 @@ def deliver(
             # The flush is still in a request or a retry's wait: it is not waited for, and the
             # process ends even if its answer cannot be written (the session is gone).
             try:
-                answer(report(finished=False))
+                say(report(finished=False))
             finally:
                 os._exit(0)
 
@@ -269,34 +287,69 @@ def skip_postgres_drivers(job: Job) -> None:
     """Keep peewee from importing a PostgreSQL driver the embedded collector on SQLite never uses.
 
     peewee imports psycopg (or psycopg2) when it is installed: 0.1 s of this process's start,
-    which a short session waits for. Only this process, with its one database, may do this.
+    which a short session waits for. Only this process may do this; staying warm afterwards,
+    it declines a session on PostgreSQL (`serve_resident`).
     """
-    if job.url is None and (os.environ.get("QAHUB_DATABASE_URL") or "sqlite:").startswith("sqlite"):
+    if _embedded_sqlite(job):
         for name in ("psycopg", "psycopg2", "psycopg2cffi"):
             sys.modules.setdefault(name, None)  # type: ignore[arg-type]  # import raises ImportError
 
 
+def _embedded_sqlite(job: Job) -> bool:
+    return job.url is None and (os.environ.get("QAHUB_DATABASE_URL") or "sqlite:").startswith("sqlite")
+
+
+def _skips_postgres() -> bool:
+    return "psycopg" in sys.modules and sys.modules["psycopg"] is None
+
+
 def answer(message: dict[str, Any]) -> None:
+    """Write one answer to the test process (stdout)."""
     sys.stdout.buffer.write(orjson.dumps(message) + b"\n")
     sys.stdout.buffer.flush()
 
 
-def main() -> None:
-    # Ctrl-C reaches the whole process group: the test process tells us when to stop.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    job = Job(**orjson.loads(sys.stdin.readline()))
+def session(job: Job, lines: Iterable[bytes], say: Say) -> None:
+    """Serve one session: check the run, answer, deliver the journal, answer the stats."""
     skip_postgres_drivers(job)
     reply, transport = preflight(job)
-    answer(reply)
+    say(reply)
     if transport is None:
         return
     try:
         codes = reply.get("codes")
         known = set(codes) if codes is not None else None
-        stats = deliver(job, str(reply["run"]), transport, known, Control(sys.stdin))
+        stats = deliver(job, str(reply["run"]), transport, known, Control(lines), say)
     finally:
         transport.close()
-    answer(stats)
+    say(stats)
+
+
+def serve_resident(fields: dict[str, Any], lines: Iterable[bytes], say: Say) -> None:
+    """Serve a session as the resident: in its environment and working directory, if this
+    process can (a resident that left out the PostgreSQL drivers declines a job that needs them)."""
+    try:
+        job = Job(**fields)
+        os.chdir(job.cwd or job.root)
+    except (TypeError, OSError):
+        say({"event": "declined"})
+        return
+    os.environ.clear()
+    os.environ.update(job.env or {})
+    if _skips_postgres() and job.url is None and not _embedded_sqlite(job):
+        say({"event": "declined"})
+        return
+    say({"event": "accepted", "pid": os.getpid()})
+    session(job, lines, say)
+
+
+def main() -> None:
+    # Ctrl-C reaches the whole process group: the test process tells us when to stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    job = Job(**orjson.loads(sys.stdin.buffer.readline()))
+    session(job, sys.stdin.buffer, answer)
+    if job.resident and job.keep_warm > 0:
+        resident.stay(Path(job.resident), job.keep_warm, serve_resident)
     # Everything is written and closed: skip the interpreter's clean-up (a tenth of a second
     # with the collector loaded), since the session's end waits for this process to exit.
     os._exit(0)

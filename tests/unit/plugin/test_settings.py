@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pytest_qahub.journal import KeepJournals
-from pytest_qahub.settings import Settings, resolve_settings
+from pytest_qahub.settings import KEEP_WARM_S, Settings, resolve_settings
 
 
 def resolve(pytester: pytest.Pytester, *args: str, env: dict[str, str] | None = None) -> Settings:
@@ -181,3 +181,22 @@ def test_missing_cases_are_created_embedded_or_when_asked(pytester: pytest.Pytes
     assert resolve(pytester, "--qahub-run=r").creates_cases is True
     assert resolve(pytester, "--qahub-run=r", url).creates_cases is False
     assert resolve(pytester, "--qahub-run=r", url, "--qahub-unmapped=create").creates_cases is True
+
+
+def test_the_delivery_process_stays_warm_outside_ci_only(pytester: pytest.Pytester) -> None:
+    assert resolve(pytester, "--qahub-run=r").keep_warm == KEEP_WARM_S
+    for ci in (
+        {"CI": "true"},
+        {"GITHUB_ACTIONS": "true"},
+        {"JENKINS_URL": "https://ci"},
+        {"TF_BUILD": "True"},
+    ):
+        assert resolve(pytester, "--qahub-run=r", env=ci).keep_warm == 0, ci
+    assert resolve(pytester, "--qahub-run=r", env={"CI": "false"}).keep_warm == KEEP_WARM_S
+    # Asked for, it stays in CI too; 0 turns it off anywhere.
+    assert resolve(pytester, "--qahub-run=r", "--qahub-keep-warm=30", env={"CI": "1"}).keep_warm == 30
+    assert resolve(pytester, "--qahub-run=r", env={"QAHUB_KEEP_WARM": "0"}).keep_warm == 0
+    pytester.makeini("[pytest]\nqahub_keep_warm = 5\n")
+    assert resolve(pytester, "--qahub-run=r").keep_warm == 5
+    with pytest.raises(pytest.UsageError, match=r"--qahub-keep-warm 'soon' \(from QAHUB_KEEP_WARM\)"):
+        resolve(pytester, "--qahub-run=r", env={"QAHUB_KEEP_WARM": "soon"})
