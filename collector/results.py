@@ -25,7 +25,7 @@ from collector.db import database, is_sqlite, write_transaction
 from collector.errors import BadRequest, PayloadTooLarge
 from collector.ids import new_ids
 from collector.models import Project, Result, Run, TestCase, utcnow
-from collector.runs import check_takes_results, mark_written
+from collector.runs import check_takes_results, mark_written, run_status
 from collector.schemas import ResultIn, validate_items
 from qahub_contract import RESULT_STATUSES
 
@@ -192,6 +192,12 @@ def upsert_results(project: Project, run_id: str, raw_items: list) -> UpsertOutc
     batch = _prepare(project, run_id, raw_items)
     with write_transaction():
         result_ids = _write(project, run_id, batch)
+    if result_ids is None:
+        # SQLite: a result's id never changes once its row is written, so it is read after
+        # the commit, outside the write lock, which other writers are waiting for.
+        result_ids = _result_ids(run_id, [row[2] for row in batch.rows])
+        if len(result_ids) < len(batch.rows):
+            run_status(project, run_id)  # NotFound: the run was deleted since (its rows went with it)
     return batch.outcome(result_ids)
 
 
@@ -226,14 +232,16 @@ def _prepare(project: Project, run_id: str, raw_items: list) -> _Batch:
     return _Batch([rows[case_id] for case_id in sorted(rows)], resolved, rejected, now)
 
 
-def _write(project: Project, run_id: str, batch: _Batch) -> dict[str, str]:
-    """Write a prepared batch in the open write transaction; return the result id of each case."""
+def _write(project: Project, run_id: str, batch: _Batch) -> dict[str, str] | None:
+    """Write a prepared batch in the open write transaction; return the result id of each case
+    (None on SQLite: to be read once the transaction is over)."""
     if not batch.rows:
         check_takes_results(project, run_id)
         return {}
     if is_sqlite(database):  # the whole database is locked: one statement checks the run and marks it
         mark_written(project, run_id, batch.now)
-        return _write_rows(run_id, batch.rows, sqlite=True)
+        _write_rows(run_id, batch.rows, sqlite=True)
+        return None
     # PostgreSQL locks the run's row from its update to the commit: last, so concurrent
     # batches of one run write their rows side by side. It checks the run again, so a run
     # completed meanwhile takes none of them.
@@ -244,21 +252,21 @@ def _write(project: Project, run_id: str, batch: _Batch) -> dict[str, str]:
 
 
 def _write_rows(run_id: str, rows: list[tuple], sqlite: bool) -> dict[str, str]:
-    """Upsert the rows; return the result id of each case.
+    """Upsert the rows; return the result id of each case (PostgreSQL; SQLite: nothing).
 
     PostgreSQL returns the ids from the upsert itself: a separate look-up is planned from
     table statistics that lag a burst of inserts, and then scans the whole run. A row the
     conflict rule left alone (an older result) returns nothing and is looked up instead.
+    SQLite's RETURNING would hand back one row per trip: its ids are looked up after the
+    commit, in one trip planned on the unique index.
     """
     cursor = database.cursor()
     if sqlite:
-        # SQLite's RETURNING would hand back one row per trip; the look-up after is one trip,
-        # planned on the unique index.
         limit = database.connection().getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
         per_statement = min(500, limit // len(_COLUMNS))
         for chunk in peewee.chunked(rows, per_statement):
             cursor.execute(_sqlite_values_sql(len(chunk)), list(itertools.chain.from_iterable(chunk)))
-        return _result_ids(run_id, [row[2] for row in rows])
+        return {}
     cursor.execute(_postgres_batch_sql(), [list(column) for column in zip(*rows, strict=True)])
     found = dict(cursor.fetchall())
     missing = [row[2] for row in rows if row[2] not in found]

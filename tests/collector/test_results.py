@@ -7,7 +7,8 @@ import datetime as dt
 import orjson
 import pytest
 
-from collector.db import write_transaction
+from collector import results
+from collector.db import is_sqlite, write_transaction
 from collector.errors import Conflict, NotFound
 from collector.models import Run, utcnow
 from collector.runs import mark_written
@@ -232,6 +233,25 @@ def test_the_mark_of_a_batch_refuses_a_run_completed_or_unknown(api: Api, run_id
         with pytest.raises(NotFound), write_transaction():
             mark_written(api.project, "no-such-run", utcnow())
     assert api.get(f"/runs/{run_id}").json["data"] == before
+
+
+def test_a_run_deleted_while_its_batch_is_written_is_404(
+    api: Api, run_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # On SQLite the ids of the rows are read after the commit: the run may be gone by then.
+    looked_up = results._result_ids
+
+    def deleted_first(*args):
+        assert api.delete(f"/runs/{run_id}").status_code == 204
+        return looked_up(*args)
+
+    monkeypatch.setattr(results, "_result_ids", deleted_first)
+    response = post(api, run_id, {"test_case_code": "TC-001", "status": "PASSED"})
+    if is_sqlite(api.db):
+        assert response.status_code == 404, response.json
+        assert response.json["error"]["code"] == "not_found"
+    else:
+        assert response.status_code == 201  # the ids come back from the upsert itself
 
 
 def test_posting_results_starts_a_pending_run(api: Api, run_id: str) -> None:
