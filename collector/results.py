@@ -240,8 +240,7 @@ def _write(project: Project, run_id: str, batch: _Batch) -> dict[str, str] | Non
         return {}
     if is_sqlite(database):  # the whole database is locked: one statement checks the run and marks it
         mark_written(project, run_id, batch.now)
-        _write_rows(run_id, batch.rows, sqlite=True)
-        return None
+        return _write_rows(run_id, batch.rows, sqlite=True)
     # PostgreSQL locks the run's row from its update to the commit: last, so concurrent
     # batches of one run write their rows side by side. It checks the run again, so a run
     # completed meanwhile takes none of them.
@@ -251,8 +250,8 @@ def _write(project: Project, run_id: str, batch: _Batch) -> dict[str, str] | Non
     return result_ids
 
 
-def _write_rows(run_id: str, rows: list[tuple], sqlite: bool) -> dict[str, str]:
-    """Upsert the rows; return the result id of each case (PostgreSQL; SQLite: nothing).
+def _write_rows(run_id: str, rows: list[tuple], sqlite: bool) -> dict[str, str] | None:
+    """Upsert the rows; return the result id of each case (PostgreSQL; SQLite: None).
 
     PostgreSQL returns the ids from the upsert itself: a separate look-up is planned from
     table statistics that lag a burst of inserts, and then scans the whole run. A row the
@@ -266,7 +265,7 @@ def _write_rows(run_id: str, rows: list[tuple], sqlite: bool) -> dict[str, str]:
         per_statement = min(500, limit // len(_COLUMNS))
         for chunk in peewee.chunked(rows, per_statement):
             cursor.execute(_sqlite_values_sql(len(chunk)), list(itertools.chain.from_iterable(chunk)))
-        return {}
+        return None
     cursor.execute(_postgres_batch_sql(), [list(column) for column in zip(*rows, strict=True)])
     found = dict(cursor.fetchall())
     missing = [row[2] for row in rows if row[2] not in found]

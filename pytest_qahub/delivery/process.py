@@ -325,22 +325,26 @@ def session(job: Job, lines: Iterable[bytes], say: Say) -> None:
     say(stats)
 
 
-def serve_resident(fields: dict[str, Any], lines: Iterable[bytes], say: Say) -> None:
-    """Serve a session as the resident: in its environment and working directory, if this
-    process can (a resident that left out the PostgreSQL drivers declines a job that needs them)."""
+def serve_resident(fields: dict[str, Any], lines: Iterable[bytes], say: Say) -> float | None:
+    """Serve a session as the resident, in its environment and working directory, if this
+    process can (one that left out the PostgreSQL drivers declines a job that needs them).
+
+    Returns how long to stay afterwards, as the session asked; None for a declined job.
+    """
     try:
         job = Job(**fields)
         os.chdir(job.cwd or job.root)
     except (TypeError, OSError):
         say({"event": "declined"})
-        return
+        return None
     os.environ.clear()
     os.environ.update(job.env or {})
     if _skips_postgres() and job.url is None and not _embedded_sqlite(job):
         say({"event": "declined"})
-        return
+        return None
     say({"event": "accepted", "pid": os.getpid()})
     session(job, lines, say)
+    return job.keep_warm
 
 
 def main() -> None:

@@ -39,8 +39,9 @@ MAX_PATH = 100
 #: The packages whose code a resident runs (their files make its address).
 PACKAGES = ("pytest_qahub", "collector", "qahub_contract")
 
-#: (job, the session's lines, how to answer) -> None: serves one session.
-Serve = Callable[[dict[str, Any], Iterable[bytes], Callable[[dict[str, Any]], None]], None]
+#: (job, the session's lines, how to answer) -> serves one session; returns the seconds to
+#: stay after it, as that session asked (None: as before, for a job it declined).
+Serve = Callable[[dict[str, Any], Iterable[bytes], Callable[[dict[str, Any]], None]], float | None]
 
 
 def supported() -> bool:
@@ -116,7 +117,7 @@ def stay(path: Path, keep_warm: float, serve: Serve) -> None:
 
     Returns at once in the calling process, which then exits as before: its session waits for
     that exit. The child leaves the session's process group and pipes, and serves sessions one
-    at a time until none comes for ``keep_warm`` seconds.
+    at a time until none comes for ``keep_warm`` seconds (each session it serves sets that anew).
     """
     current = threading.current_thread()
     for thread in threading.enumerate():
@@ -170,20 +171,18 @@ def _listen_and_serve(path: Path, keep_warm: float, serve: Serve) -> None:
         try:
             connection, _ = listener.accept()
         except OSError:  # nobody came in time
-            break
+            return
         finally:
             # Serving one session at a time: the next starts its own process meanwhile.
             listener.close()
             path.unlink(missing_ok=True)
         with connection:
-            _serve_one(connection, serve)
-        listener = _bind(path)
-    if listener is not None:
-        listener.close()
-        path.unlink(missing_ok=True)
+            asked = _serve_one(connection, serve)
+        keep_warm = keep_warm if asked is None else asked
+        listener = _bind(path) if keep_warm > 0 else None
 
 
-def _serve_one(connection: socket.socket, serve: Serve) -> None:
+def _serve_one(connection: socket.socket, serve: Serve) -> float | None:
     def say(message: dict[str, Any]) -> None:
         with contextlib.suppress(OSError):  # the session is gone: what it journaled is still sent
             connection.sendall(orjson.dumps(message) + b"\n")
@@ -194,6 +193,6 @@ def _serve_one(connection: socket.socket, serve: Serve) -> None:
         job = orjson.loads(lines.readline())
         connection.settimeout(None)
     except (OSError, ValueError):
-        return
+        return None
     with lines:
-        serve(job, lines, say)
+        return serve(job, lines, say)

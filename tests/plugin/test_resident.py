@@ -257,6 +257,20 @@ def test_it_leaves_when_no_session_comes(machine: Machine) -> None:
     assert list((Path(machine.env["TMPDIR"]) / f"qahub-{os.getuid()}").glob("*.sock")) == []
 
 
+def test_the_session_it_serves_sets_how_long_it_stays(machine: Machine) -> None:
+    shop = machine.project("shop")
+    machine.session(shop)  # stays 60 s
+    [staying] = delivery_processes(machine.root)
+    exited = select.poll()
+    exited.register(os.pidfd_open(staying), select.POLLIN)
+    served = machine.session(shop, "--qahub-keep-warm=0")
+    assert warm_pid(served.stdout) is None  # 0: it is not asked to serve either
+    assert not exited.poll(0)
+    served = machine.session(shop, "--qahub-keep-warm=0.2")
+    assert warm_pid(served.stdout) == staying
+    assert exited.poll(30_000), "it stays as the first session asked, not as the last"
+
+
 def test_it_serves_http_sessions_too(machine: Machine, collector_server: CollectorServer) -> None:
     shop = machine.project("shop")
     machine.session(shop)
