@@ -1,9 +1,12 @@
-"""Helpers shared by the benchmarks: medians of alternating runs, and table printing."""
+"""Helpers shared by the benchmarks: medians of alternating runs, table printing, clean-up."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import random
+import signal
 import statistics
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -71,3 +74,13 @@ def base_copy(value: str) -> tuple[str, str]:
     if not (path / "pytest_qahub" / "__init__.py").is_file():
         raise argparse.ArgumentTypeError(f"{directory} holds no copy of pytest_qahub/")
     return label, str(path)
+
+
+def stop_delivery_processes(under: Path) -> None:
+    """Stop the warm delivery processes the runs left (their working directory is under ``under``)."""
+    for entry in Path("/proc").iterdir():
+        with contextlib.suppress(OSError):
+            if not entry.name.isdigit() or b"pytest_qahub.delivery" not in (entry / "cmdline").read_bytes():
+                continue
+            if Path(os.readlink(entry / "cwd")).is_relative_to(under):
+                os.kill(int(entry.name), signal.SIGTERM)

@@ -60,7 +60,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _field_probe import FILE_ENV as FIELD_FILE_ENV
-from _measure import alternate, median, paired_ratios, table
+from _measure import alternate, median, paired_ratios, stop_delivery_processes, table
 from _rss_probe import FILE_ENV as RSS_FILE_ENV
 from _server import Server
 
@@ -480,6 +480,7 @@ def main() -> int:
         finally:
             if server is not None:
                 server.stop()
+            stop_delivery_processes(args.cache)  # left warm by the runs in the projects' folders
     return 1 if differs else 0
 
 

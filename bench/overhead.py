@@ -34,7 +34,6 @@ follows it); the time from the last test's end to the subprocess's exit is the s
 from __future__ import annotations
 
 import argparse
-import contextlib
 import itertools
 import json
 import os
@@ -48,7 +47,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _floor_plugin import FILE_ENV as FLOOR_FILE_ENV
-from _measure import alternate, base_copy, median, paired_ratios, table
+from _measure import alternate, base_copy, median, paired_ratios, stop_delivery_processes, table
 from _server import Server
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -380,16 +379,6 @@ def main() -> None:
         finally:
             bench.server.stop()
             stop_delivery_processes(Path(tmp))
-
-
-def stop_delivery_processes(under: Path) -> None:
-    """Stop the warm delivery processes the runs left (their working directory is under ``under``)."""
-    for entry in Path("/proc").iterdir():
-        with contextlib.suppress(OSError):
-            if not entry.name.isdigit() or b"pytest_qahub.delivery" not in (entry / "cmdline").read_bytes():
-                continue
-            if Path(os.readlink(entry / "cwd")).is_relative_to(under):
-                os.kill(int(entry.name), signal.SIGTERM)
 
 
 if __name__ == "__main__":

@@ -62,8 +62,10 @@ TOOLS = str(Path(sys.executable).parent)
 
 
 def ci_environment(home: Path, **variables: str) -> dict[str, str]:
-    """A CI machine's environment: its own HOME, the tools on PATH, nothing of the collector's host."""
+    """A CI machine's environment: its own HOME, the tools on PATH, nothing of the collector's host,
+    and ``CI`` as every CI service sets it (so no delivery process outlives the job)."""
     return {
+        "CI": "true",
         "PATH": os.pathsep.join([TOOLS, "/usr/local/bin", "/usr/bin", "/bin"]),
         "HOME": str(home),
         "LANG": "C.UTF-8",
