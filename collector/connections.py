@@ -57,6 +57,16 @@ class GuardedChannel(HTTPChannel):
         self.send_started: float | None = None
         self.send_base = 0
 
+    # A connection cut while the loop gathers what to wait for (``close_overdue``) must not be
+    # waited for: its descriptor number may go, in the same turn, to a connection just accepted,
+    # which the loop would then close for the old one's "invalid descriptor" event.
+
+    def readable(self) -> bool:
+        return self._fileno is not None and super().readable()
+
+    def writable(self) -> bool:
+        return self._fileno is not None and super().writable()
+
     def received(self, data: bytes) -> bool:
         now = time.monotonic()
         before = self.request
