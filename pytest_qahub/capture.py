@@ -1,18 +1,22 @@
 """Capture each item's result where it runs (the only process, or an xdist worker).
 
-The result rides on the item's reports as plain, serialisable attributes — the one route to
-the reporter (``reporter.ReportFeed``), in a plain run, under xdist and under
-pytest-rerunfailures alike (whether an attempt counts shows in its reports):
+Each phase is recorded from its report (``pytest_runtest_logreport``, a plain hook: three
+calls per test, no wrapper). A phase that raised is classified by its exception, and a failed
+setup or call screenshotted (``evidence.Evidence``), in ``pytest_exception_interact``: pytest
+calls it as the phase fails, while the test's fixtures are alive, even where the reports are
+logged later (pytest-rerunfailures logs an attempt's after its teardown).
 
-- ``report.qahub_item`` on an xdist worker's setup reports: the item's case and start,
-  enough to record an UNKNOWN result if the worker crashes before the item finishes;
-- ``report.qahub_result`` on every teardown report: the item's full result, or
+At the teardown the item's result goes to the reporter (``deliver_to``). On an xdist worker it
+rides instead on the reports xdist sends, as plain, serialisable attributes:
+
+- ``report.qahub_item`` on the setup report: the item's case and start, enough to record an
+  UNKNOWN result if the worker crashes before the item finishes;
+- ``report.qahub_result`` on the teardown report: the item's full result, or
   ``report.qahub_passed`` for the commonest one (below).
 
-Whoever takes them takes them off the report (``take_payload``): pytest keeps every report.
-
-The same wrapper hands failures and teardowns to ``evidence.Evidence``: one wrapper of
-ours per phase, where pluggy's cost is per wrapper and call (three calls per test).
+The controller's ``reporter.ReportFeed`` takes them off (``take_payload``), and the worker
+too once sent: pytest keeps every report. An attempt pytest-rerunfailures runs again gives no
+result.
 
 Nothing is kept per item beyond its own test: the collection's mapping is held as strings
 (which the garbage collector does not track), only the running item has a state, and a result
@@ -25,10 +29,10 @@ in ``bench/instructions.py``.
 from __future__ import annotations
 
 import math
-from collections.abc import Generator
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 
@@ -59,6 +63,20 @@ PASSED_ATTR = "qahub_passed"
 PAYLOAD_ATTRS = (ITEM_ATTR, RESULT_ATTR, PASSED_ATTR, ATTACHMENTS_ATTR, ERRORS_ATTR)
 
 
+class ResultSink(Protocol):
+    """Takes results as items end (the reporter, in the process that owns the session)."""
+
+    def take(
+        self,
+        nodeid: str,
+        result: dict[str, Any] | None,
+        files: Sequence[dict[str, str]],
+        errors: Sequence[str],
+    ) -> None: ...
+
+    def take_passed_alone(self, code: str, nodeid: str, executed_at: str, duration_ms: int) -> None: ...
+
+
 def take_payload(report: pytest.TestReport) -> dict[str, Any]:
     """Take the attributes of ours off a report; return them by name.
 
@@ -77,10 +95,13 @@ class ItemState:
     """
 
     item: pytest.Item
+    nodeid: str
     start: float
-    phases: list[PhaseOutcome] = field(default_factory=list)
+    #: What did not pass (its report, classified at the end), and CALL_PASSED for a passed call.
+    phases: list[PhaseOutcome | pytest.TestReport] = field(default_factory=list)
     duration_ms: int = 0
     failed: bool = False  # a setup or call phase failed
+    rerun: bool = False  # pytest-rerunfailures runs the item again: this attempt does not count
 
 
 #: What a passed call contributes (the same for every test: outcomes are frozen).
@@ -140,6 +161,13 @@ class Capture:
         self._crash_safe = xdist.is_worker(config)
         #: The item between its setup and its teardown (for an interrupted session too).
         self._current: ItemState | None = None
+        #: The item pytest's protocol runs now (its reports carry only its node id).
+        self._item: pytest.Item | None = None
+        #: id(report) -> the outcome of a phase that raised, from its exception (until its teardown).
+        self._raised: dict[int, PhaseOutcome] = {}
+        #: Where results go in the process that owns the session; None on an xdist worker, whose
+        #: results ride on the reports xdist sends to the controller.
+        self._sink: ResultSink | None = None
         self._group_sizes: dict[str, int] = {}  # code -> how many items report to it
         self._indexes: dict[str, int] = {}  # nodeid -> position in the session
         self._codes: dict[str, str | None] = {}  # nodeid -> code (None: unmapped, skipped)
@@ -158,6 +186,10 @@ class Capture:
         self.codes_to_check: set[str] = set()
         #: Problems in the suite worked around (a bad marker, a hook that raised), each told once.
         self.notices = Notices(config)
+
+    def deliver_to(self, sink: ResultSink) -> None:
+        """Hand each result to sink as its item ends, not on its reports (no xdist worker here)."""
+        self._sink = sink
 
     def pytest_plugin_registered(self) -> None:
         """A plugin (a conftest.py too) may implement `pytest_qahub_result`: ask again."""
@@ -221,43 +253,76 @@ class Capture:
             return None
         return self._mapped_beyond_code.get(nodeid) or self._code_mapping(nodeid, code)  # type: ignore[arg-type]
 
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_makereport(
-        self, item: pytest.Item, call: pytest.CallInfo[None]
-    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-        """Record each phase; put the item's data on its setup report, its result on its teardown report."""
-        report = yield
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_protocol(self, item: pytest.Item) -> None:
+        """Note the item pytest is about to run: its reports name it only by its node id."""
+        self._item = item
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_exception_interact(
+        self, node: pytest.Item | pytest.Collector, call: pytest.CallInfo[Any], report: Any
+    ) -> None:
+        """A phase raised: classify it by its exception, and screenshot a failed setup or call now,
+        while the browser still shows it (its report may be logged only after the teardown)."""
+        if not isinstance(report, pytest.TestReport) or not report.failed:
+            return
+        self._raised[id(report)] = phase_outcome(report, call.excinfo)
+        if report.when != "teardown" and isinstance(node, pytest.Item):
+            self._evidence.failed(node)
+
+    @pytest.hookimpl(tryfirst=True)  # before an xdist worker sends the report on
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Record each phase; at the teardown, hand the item's result on."""
         when = report.when
         if when == "setup":
-            state: ItemState | None = self._start(item, report)
+            state: ItemState | None = self._start(report)
         else:
             state = self._current
-            if state is not None and state.item is not item:
+            if state is not None and state.nodeid != report.nodeid:
                 state = None
+        if state is None:
+            return
         if report.outcome != "passed":  # the attribute: `report.passed` is a property, a call
-            self._record_problem(item, state, report, call)
-        elif when == "call" and state is not None:  # a passed setup or teardown adds nothing
+            state.phases.append(report)  # classified at the teardown, after its exception is seen
+            if report.outcome == "rerun":
+                state.rerun = True
+            elif when != "teardown" and report.outcome == "failed":
+                state.failed = True
+        elif when == "call":  # a passed setup or teardown adds nothing
             state.phases.append(CALL_PASSED)
-        if when == "call" and state is not None:
+        if when == "call":
             state.duration_ms = round(report.duration * 1000)
         elif when == "teardown":
-            self._finish(item, state, report)
-        return report
+            self._finish(state, report)
 
-    def _start(self, item: pytest.Item, setup: pytest.TestReport) -> ItemState:
+    def _start(self, setup: pytest.TestReport) -> ItemState | None:
         """Begin an attempt of the item: its state; on an xdist worker, its data on the setup report."""
-        state = self._current = ItemState(item, setup.start)
+        nodeid = setup.nodeid
+        item = self._item
+        if item is None or item.nodeid != nodeid:  # run by other means than pytest's protocol
+            index = self._indexes.get(nodeid, -1)
+            item = self._items[index] if 0 <= index < len(self._items) else None
+            if item is None or item.nodeid != nodeid:
+                self._current = None
+                return None
+        state = self._current = ItemState(item, nodeid, setup.start)
         if self._crash_safe:
             setattr(setup, ITEM_ATTR, self._skeleton(item, state))
         return state
 
-    def _finish(self, item: pytest.Item, state: ItemState | None, teardown: pytest.TestReport) -> None:
-        """Put the item's result and evidence on its teardown report."""
+    def _finish(self, state: ItemState, teardown: pytest.TestReport) -> None:
+        """Hand the item's result and evidence on: to the reporter, or on the teardown report."""
         self._current = None
-        if state is not None and self._passed_alone(item, state, teardown):
+        item = state.item
+        if not state.rerun and self._passed_alone(item, state, teardown):
             return
-        files, errors = self._evidence.finish(item, state is not None and state.failed)
-        result = self._result(item, state) if state is not None else None
+        files, errors = self._evidence.finish(item, state.failed and not state.rerun)
+        result = None if state.rerun else self._result(item, state)
+        self._raised.clear()  # every exception of the attempt has been seen by now
+        sink = self._sink
+        if sink is not None:
+            sink.take(state.nodeid, result, files, errors)
+            return
         if result is not None:
             setattr(teardown, RESULT_ATTR, result)
         if files:
@@ -273,22 +338,13 @@ class Capture:
             return None
         return dict(self._skeleton(state.item, state), error_message="the test did not finish")
 
-    def _record_problem(
-        self,
-        item: pytest.Item,
-        state: ItemState | None,
-        report: pytest.TestReport,
-        call: pytest.CallInfo[None],
-    ) -> None:
-        """Record a phase that did not pass (failed or skipped); screenshot a failed setup or call."""
-        if state is not None:
-            outcome = phase_outcome(report, call.excinfo)
-            if outcome is not None:
-                state.phases.append(outcome)
-        if report.failed and report.when in ("setup", "call"):
-            if state is not None:
-                state.failed = True
-            self._evidence.failed(item)
+    def _outcomes(self, state: ItemState) -> list[PhaseOutcome]:
+        """The phases' outcomes; a phase that raised is classified by its exception."""
+        raised = self._raised
+        return [
+            phase if type(phase) is PhaseOutcome else raised.get(id(phase)) or phase_outcome(phase, None)
+            for phase in state.phases
+        ]
 
     def _skeleton(self, item: pytest.Item, state: ItemState) -> dict[str, Any]:
         """Build an item's result as far as it is known at setup: UNKNOWN until it ends."""
@@ -318,7 +374,7 @@ class Capture:
         Returns False, doing nothing, for any other item, when it has attachments or capture
         errors, or when a hook adjusts results.
         """
-        code = self._fast.get(item.nodeid)
+        code = self._fast.get(state.nodeid)
         phases = state.phases
         if (
             code is None
@@ -329,12 +385,15 @@ class Capture:
             or EVIDENCE_KEY in item.stash
         ):
             return False
-        setattr(teardown, PASSED_ATTR, (code, utc_iso(state.start), state.duration_ms))
+        if self._sink is not None:
+            self._sink.take_passed_alone(code, state.nodeid, utc_iso(state.start), state.duration_ms)
+        else:
+            setattr(teardown, PASSED_ATTR, (code, utc_iso(state.start), state.duration_ms))
         return True
 
     def _result(self, item: pytest.Item, state: ItemState) -> dict[str, Any]:
         """The item's full result at its teardown (the keys and their order of the skeleton)."""
-        combined = combine_phases(state.phases)
+        combined = combine_phases(self._outcomes(state))
         result = self._skeleton(item, state)
         result["status"] = combined.status
         result["duration_ms"] = state.duration_ms

@@ -9,8 +9,7 @@ for the summary and never reach the test. At teardown the files pytest-playwrigh
 a failed test (screenshot, video, trace) are added, and the item's attachments and errors
 are handed to ``capture.Capture``.
 
-``Evidence`` is no plugin of its own: ``capture.Capture``'s report wrapper calls it, so
-each phase of a test goes through one wrapper of ours, not two.
+``Evidence`` is no plugin of its own: ``capture.Capture`` calls it from its hooks.
 """
 
 from __future__ import annotations
@@ -188,8 +187,8 @@ def playwright_artifacts(item: pytest.Item) -> list[Path]:
 class Evidence:
     """Captures failure evidence and hands each item's attachments and errors on at its teardown.
 
-    ``capture.Capture``'s report wrapper calls ``failed`` after a failed setup or call, and
-    ``finish`` at every teardown.
+    ``capture.Capture`` calls ``failed`` as a setup or call fails, and ``finish`` at every
+    teardown.
     """
 
     def __init__(self, store: PendingStore, enabled: bool, timeout: float = CAPTURE_TIMEOUT_S) -> None:

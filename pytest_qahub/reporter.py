@@ -1,9 +1,8 @@
 """The controller-side reporter: checks the run, aggregates, journals, sends, summarises.
 
-Registered only in the process that owns the session (never on an xdist worker). Its
-``ReportFeed`` takes each item's result off the item's reports (``pytest_runtest_logreport``),
-where ``capture.Capture`` put it: the same route in a plain run, under xdist and under
-pytest-rerunfailures.
+Registered only in the process that owns the session (never on an xdist worker).
+``capture.Capture`` hands it each item's result as the item ends; on an xdist controller its
+``ReportFeed`` takes the results off the reports the workers send (``pytest_runtest_logreport``).
 """
 
 from __future__ import annotations
@@ -103,10 +102,12 @@ class Reporter:
             self.delivery = DeliveryProcess(job)
         except OSError as ex:
             self.summary.offline_reason = f"the delivery process could not start: {ex}"
-        self.config.pluginmanager.register(ReportFeed(self), FEED_NAME)
         if xdist.is_controller(self.config):
+            self.config.pluginmanager.register(ReportFeed(self), FEED_NAME)
             self.config.pluginmanager.register(XdistHooks(self), "qahub-xdist")
             self._await_ready()
+        else:
+            self.capture.deliver_to(self)
 
     def _await_ready(self) -> None:
         """Take the delivery process's answer to the run check, then open the journal.
@@ -470,23 +471,21 @@ def _discard(files: list[dict[str, str]]) -> None:
 
 
 class ReportFeed:
-    """Takes each item's result off its reports (``pytest_runtest_logreport``): the one route.
+    """On an xdist controller: takes each item's result off the reports its worker sent.
 
-    Called three times per test: the setup and call reports return at once.
+    Called three times per test: the setup and call reports return at once. (A worker's
+    capture leaves no result on the reports of an attempt pytest-rerunfailures runs again.)
     """
 
     def __init__(self, reporter: Reporter) -> None:
         self._reporter = reporter
-        self._reruns: set[tuple[str, int]] = set()
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        """Track started items; take each item's result from its final teardown report."""
+        """Track started items; take each item's result from its teardown report."""
         attrs = vars(report)
         if report.when != "teardown":  # two of every test's three calls: as little as can be
-            skeleton = attrs.pop(ITEM_ATTR, None)  # an xdist worker's setup report
-            if report.outcome == "rerun":
-                self._reruns.add((report.nodeid, int(getattr(report, "rerun", 0) or 0)))
-            elif isinstance(skeleton, dict):
+            skeleton = attrs.pop(ITEM_ATTR, None)  # a worker's setup report
+            if isinstance(skeleton, dict):
                 self._reporter.started(report.nodeid, skeleton)
             return
         passed = attrs.pop(PASSED_ATTR, None)
@@ -495,11 +494,6 @@ class ReportFeed:
             return
         payload = take_payload(report)
         result = payload.get(RESULT_ATTR)
-        rerun = report.outcome == "rerun" or (
-            self._reruns and (report.nodeid, int(getattr(report, "rerun", 0) or 0)) in self._reruns
-        )
-        if rerun:
-            result = None  # the teardown of an attempt that is rerun
         self._reporter.take(
             report.nodeid,
             result,

@@ -150,15 +150,25 @@ def assert_red_screenshot_on_failure_only(
 
 
 @pytest.mark.parametrize("tool", ["playwright", "selenium"])
-@pytest.mark.parametrize("workers", [None, "2"], ids=["serial", "xdist"])
+@pytest.mark.parametrize(
+    "options",
+    [("-p", "no:xdist"), ("-n", "2"), ("-p", "no:xdist", "--reruns=1")],
+    ids=["serial", "xdist", "reruns"],
+)
 def test_a_failed_browser_test_uploads_a_png_of_its_page(
-    qahub_run: QAHubRun, tool: str, workers: str | None
+    qahub_run: QAHubRun, tool: str, options: tuple[str, ...]
 ) -> None:
+    """Under reruns, pytest-rerunfailures logs an attempt's reports after its teardown closed the
+    page: the screenshot is taken as the test fails, not when its report is logged."""
     _suite(qahub_run, tool)
-    args = ("-n", workers) if workers else ("-p", "no:xdist")
     # Fixtures of our own: pytest-playwright, where installed, stays out of the way.
-    result = qahub_run.pytest("-p", "no:playwright", *args)
-    result.assert_outcomes(passed=1, failed=1)
+    result = qahub_run.pytest("-p", "no:playwright", *options)
+    outcomes = result.parseoutcomes()
+    assert (outcomes["passed"], outcomes["failed"], outcomes.get("rerun", 0)) == (
+        1,
+        1,
+        options.count("--reruns=1"),
+    )
     result.stdout.fnmatch_lines(["attachments uploaded 1, refused 0, waiting in journal 0"])
     prefix = "BR-PW" if tool == "playwright" else "BR-SE"
     assert qahub_run.statuses() == {f"{prefix}-FAIL": "FAILED", f"{prefix}-PASS": "PASSED"}
