@@ -2,9 +2,10 @@
 
 The process running a test (the only one, or an xdist worker) writes each attachment to a
 file in the session's pending folder and records only its path, name and MIME type on the
-item. The teardown report carries that list (``report.qahub_attachments``) and the problems
-met while collecting it (``report.qahub_attachment_errors``) to the controller, which uploads
-the files once the result's upsert has given the result id.
+item. At the teardown that list, and the problems met while collecting it, go with the result
+to the reporter (from an xdist worker on the teardown report, ``report.qahub_attachments`` and
+``report.qahub_attachment_errors``), which journals them; the delivery process uploads the
+files once the result's upsert has given the result id.
 """
 
 from __future__ import annotations

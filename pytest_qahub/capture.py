@@ -368,8 +368,8 @@ class Capture:
         }
 
     def _passed_alone(self, item: pytest.Item, state: ItemState, teardown: pytest.TestReport) -> bool:
-        """Put an item that passed at its first attempt, alone on its case, on its teardown report
-        as its three fields (``PASSED_ATTR``).
+        """Hand on an item that passed at its first attempt, alone on its case, as its three fields
+        (to the reporter, or on its teardown report as ``PASSED_ATTR``).
 
         Returns False, doing nothing, for any other item, when it has attachments or capture
         errors, or when a hook adjusts results.

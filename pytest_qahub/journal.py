@@ -212,9 +212,9 @@ def json_line(record: dict[str, Any]) -> bytes:
     ``os.fsdecode`` — is written with those characters escaped (``caf\\udcff``), as pytest shows them.
     """
     try:
-        return orjson.dumps(record) + b"\n"
+        return orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
     except TypeError:
-        return orjson.dumps(_mended(record)) + b"\n"
+        return orjson.dumps(_mended(record), option=orjson.OPT_APPEND_NEWLINE)
 
 
 def _mended(value: Any) -> Any:

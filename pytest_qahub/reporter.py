@@ -21,7 +21,7 @@ from .capture import ITEM_ATTR, PASSED_ATTR, RESULT_ATTR, Capture, take_payload
 from .delivery.handle import READY_TIMEOUT_S, DeliveryProcess
 from .journal import REPLAY_COMPLETES, Journal, default_directory, load
 from .settings import Settings
-from .status import PASSED, aggregate, api_result
+from .status import aggregate, passed_payload
 from .summary import Summary, write_summary
 from .warning import QAHubWarning, issue_warning, unknown_codes_message
 
@@ -264,14 +264,7 @@ class Reporter:
         """An item that passed ended, the only one reporting to its case: journal it as it is."""
         if self._started:
             self._started.pop(nodeid, None)
-        result = {
-            "code": code,
-            "status": PASSED,
-            "duration_ms": duration_ms,
-            "framework": self.settings.framework,
-            "executed_at": executed_at,
-        }
-        payload = api_result(result)
+        payload = passed_payload(code, executed_at, duration_ms, self.settings.framework)
         known = self.known_codes
         # Most codes exist: a case title is worked out only for one that may be created.
         title = None if known is not None and code in known else self.capture.create_title(nodeid)

@@ -206,6 +206,18 @@ def api_result(result: dict[str, Any]) -> dict[str, Any]:
     return payload
 
 
+def passed_payload(code: str, executed_at: str, duration_ms: int, framework: str | None) -> dict[str, Any]:
+    """The API result of an item that passed alone on its case: ``api_result`` of it, built
+    directly (once per test in most sessions)."""
+    return {
+        "test_case_code": code,
+        "status": PASSED,
+        "duration_ms": duration_ms,
+        "framework": framework or "pytest",
+        "executed_at": executed_at,
+    }
+
+
 def _per_parameter(results: Sequence[dict[str, Any]]) -> tuple[str | None, str | None]:
     """Join the messages and stacks of the parameters that did not pass (skipped ones too)."""
     shown = [result for result in results if result["status"] != PASSED]

@@ -249,7 +249,7 @@ def test_nothing_stays_when_turned_off_or_in_ci(machine: Machine, setting: dict[
 
 def test_it_leaves_when_no_session_comes(machine: Machine) -> None:
     shop = machine.project("shop")
-    machine.session(shop, "--qahub-keep-warm=0.2")
+    machine.session(shop, "--qahub-keep-warm=3")  # long enough to be found on a busy machine
     [staying] = delivery_processes(machine.root)
     exited = select.poll()  # not our child: its pidfd turns readable when it exits
     exited.register(os.pidfd_open(staying), select.POLLIN)

@@ -15,7 +15,9 @@ from pytest_qahub.status import (
     UNKNOWN,
     PhaseOutcome,
     aggregate,
+    api_result,
     combine_phases,
+    passed_payload,
     phase_outcome,
     worst,
 )
@@ -200,6 +202,19 @@ def test_aggregation_of_one_item_passes_its_fields_through() -> None:
         "error_message": "m",
         "error_stack": "s",
     }
+
+
+@pytest.mark.parametrize("framework", ["pytest", "pytest-bdd", None])
+def test_a_passed_payload_is_the_api_result_of_its_passed_item_key_for_key(framework: str | None) -> None:
+    result = {
+        "code": "TC-1",
+        "status": PASSED,
+        "duration_ms": 7,
+        "framework": framework,
+        "executed_at": "2026-12-02T20:00:00.000+00:00",
+    }
+    built = passed_payload("TC-1", "2026-12-02T20:00:00.000+00:00", 7, framework)
+    assert list(built.items()) == list(api_result(result).items())
 
 
 def test_aggregation_notes_parameters_that_never_finished() -> None:
