@@ -260,7 +260,10 @@ class Capture:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_exception_interact(
-        self, node: pytest.Item | pytest.Collector, call: pytest.CallInfo[Any], report: Any
+        self,
+        node: pytest.Item | pytest.Collector,
+        call: pytest.CallInfo[Any],
+        report: pytest.TestReport | pytest.CollectReport,
     ) -> None:
         """A phase raised: classify it by its exception, and screenshot a failed setup or call now,
         while the browser still shows it (its report may be logged only after the teardown)."""
