@@ -71,12 +71,25 @@ def _v5_web_sessions(db: peewee.Database) -> None:
     db.create_tables([WebSession], safe=True)
 
 
+#: Indexes whose column leads another index of the same table (peewee's default for a foreign key).
+REDUNDANT_INDEXES = ("result_run_id", "result_test_case_id")
+
+
+def _v6_no_redundant_indexes(db: peewee.Database) -> None:
+    """Drop the result table's indexes on ``run_id`` and on ``test_case_id`` alone: the unique
+    (run, case) index and the case's history index lead with those columns and serve the same
+    look-ups and cascades, and every new result paid for writing two more indexes."""
+    for name in REDUNDANT_INDEXES:
+        db.execute_sql(f'DROP INDEX IF EXISTS "{name}"')
+
+
 MIGRATIONS: list[Callable[[peewee.Database], None]] = [
     _v1_initial,
     _v2_run_tags,
     _v3_pending_deletions,
     _v4_history_indexes,
     _v5_web_sessions,
+    _v6_no_redundant_indexes,
 ]
 LATEST_VERSION = len(MIGRATIONS)
 

@@ -109,8 +109,10 @@ class Result(BaseModel):
     """The outcome of one test case in one run: at most one row per (run, test case)."""
 
     id = IdField(primary_key=True, default=new_id)
-    run = peewee.ForeignKeyField(Run, backref="results", on_delete="CASCADE")
-    test_case = peewee.ForeignKeyField(TestCase, backref="results", on_delete="CASCADE")
+    # No index of their own: (run, ...) below and the case's history index lead with them, and
+    # serve look-ups and cascades as well; each index more is written with every new result.
+    run = peewee.ForeignKeyField(Run, backref="results", on_delete="CASCADE", index=False)
+    test_case = peewee.ForeignKeyField(TestCase, backref="results", on_delete="CASCADE", index=False)
     status = peewee.CharField(max_length=16)
     comment = peewee.TextField(null=True)
     bug_ticket_key = peewee.CharField(max_length=200, null=True)

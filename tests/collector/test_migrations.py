@@ -7,7 +7,7 @@ import pytest
 from collector.config import Settings
 from collector.db import open_database
 from collector.errors import DatabaseTooNew
-from collector.migrations import HISTORY_INDEXES, LATEST_VERSION, current_version, upgrade
+from collector.migrations import HISTORY_INDEXES, LATEST_VERSION, REDUNDANT_INDEXES, current_version, upgrade
 from collector.models import ALL_MODELS, Project, Run, SchemaVersion
 
 
@@ -73,5 +73,27 @@ def test_a_version_2_database_gains_the_indexes_of_the_questions_across_runs(dat
     with db.connection_context():
         present = {index.name for table in ("result", "run") for index in db.get_indexes(table)}
         assert {name for name, *_ in HISTORY_INDEXES} <= present
+        assert current_version(db) == LATEST_VERSION
+    db.close_all()
+
+
+def test_a_version_5_database_loses_the_indexes_other_indexes_lead_with(database_url: str) -> None:
+    db = open_database(Settings(database_url=database_url))
+    upgrade(db)
+    with db.connection_context():
+        assert not {index.name for index in db.get_indexes("result")} & set(
+            REDUNDANT_INDEXES
+        )  # new: never made
+        db.execute_sql('CREATE INDEX "result_run_id" ON "result" ("run_id")')
+        db.execute_sql('CREATE INDEX "result_test_case_id" ON "result" ("test_case_id")')
+        SchemaVersion.update(version=5).execute()
+
+    assert upgrade(db) == 5
+    with db.connection_context():
+        indexes = {index.name: index.columns for index in db.get_indexes("result")}
+        assert not set(indexes) & set(REDUNDANT_INDEXES)
+        # What they served, other indexes still lead with: a run's results, a case's results.
+        assert indexes["result_run_id_test_case_id"][0] == "run_id"
+        assert indexes["result_case_history"][0] == "test_case_id"
         assert current_version(db) == LATEST_VERSION
     db.close_all()
