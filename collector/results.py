@@ -172,18 +172,31 @@ class _Batch:
     """A validated batch with its rows built, ready to write."""
 
     rows: list[tuple]  # in case-id order
-    resolved: list[tuple[str, str, str]]  # (case id, code, status) of each accepted item
+    resolved: list[tuple[int, str, str, str]]  # (index, case id, code, status) of each accepted item
     rejected: dict[int, tuple[dict, str]]  # index -> (reference, message)
     now: dt.datetime
 
     def outcome(self, result_ids: dict[str, str]) -> UpsertOutcome:
-        accepted = [
-            {"id": result_ids[case_id], "test_case_id": case_id, "test_case_code": code, "status": status}
-            for case_id, code, status in self.resolved
-        ]
-        errors = [
-            {"index": i, **self.rejected[i][0], "message": self.rejected[i][1]} for i in sorted(self.rejected)
-        ]
+        """The answer, given the written rows' ids; an item whose row has no id was written and
+        then deleted before its id was read (SQLite reads them after the commit): its error."""
+        accepted = []
+        rejected = dict(self.rejected)
+        for index, case_id, code, status in self.resolved:
+            if case_id in result_ids:
+                accepted.append(
+                    {
+                        "id": result_ids[case_id],
+                        "test_case_id": case_id,
+                        "test_case_code": code,
+                        "status": status,
+                    }
+                )
+            else:
+                rejected[index] = (
+                    {"test_case_code": code},
+                    "The result was deleted while this batch was written",
+                )
+        errors = [{"index": i, **rejected[i][0], "message": rejected[i][1]} for i in sorted(rejected)]
         return UpsertOutcome(accepted, errors)
 
 
@@ -213,7 +226,7 @@ def _prepare(project: Project, run_id: str, raw_items: list) -> _Batch:
     sqlite = is_sqlite(database)
     by_code, by_id = _case_ids(project, valid)
     rows: dict[str, tuple] = {}  # case id -> row; a later item for the same case wins
-    resolved: list[tuple[str, str, str]] = []
+    resolved: list[tuple[int, str, str, str]] = []
     ids = iter(new_ids(len(valid)))
     stamp = _db_time(now, sqlite)
     for index, item in valid:
@@ -226,7 +239,7 @@ def _prepare(project: Project, run_id: str, raw_items: list) -> _Batch:
         case_id, code = case
         executed_at = _db_time(item.executed_at or now, sqlite)
         rows[case_id] = (next(ids), run_id, case_id, *_pick(item), executed_at, stamp, stamp)
-        resolved.append((case_id, code, item.status))
+        resolved.append((index, case_id, code, item.status))
     # Rows go in case-id order: concurrent batches sharing cases then lock them in the same
     # order, so PostgreSQL never sees a deadlock between two upserts.
     return _Batch([rows[case_id] for case_id in sorted(rows)], resolved, rejected, now)

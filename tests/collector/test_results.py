@@ -254,6 +254,36 @@ def test_a_run_deleted_while_its_batch_is_written_is_404(
         assert response.status_code == 201  # the ids come back from the upsert itself
 
 
+def test_a_result_deleted_while_its_batch_is_written_is_that_items_error(
+    api: Api, run_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # On SQLite the ids are read after the commit: one row may have been deleted by then
+    # (DELETE /results/{id}). The others are answered; that item is not resurrected by a retry.
+    first = post(api, run_id, {"test_case_code": "TC-001", "status": "FAILED"})
+    doomed = first.json["data"][0]["id"]
+    looked_up = results._result_ids
+
+    def deleted_first(*args):
+        assert api.delete(f"/results/{doomed}").status_code == 204
+        return looked_up(*args)
+
+    monkeypatch.setattr(results, "_result_ids", deleted_first)
+    response = post(
+        api,
+        run_id,
+        {"test_case_code": "TC-001", "status": "PASSED"},
+        {"test_case_code": "TC-002", "status": "PASSED"},
+    )
+    if not is_sqlite(api.db):
+        assert response.status_code == 201  # the ids come back from the upsert itself
+        return
+    assert response.status_code == 207, response.json
+    assert [item["test_case_code"] for item in response.json["data"]] == ["TC-002"]
+    [error] = response.json["errors"]
+    assert (error["index"], error["test_case_code"]) == (0, "TC-001")
+    assert "deleted" in error["message"]
+
+
 def test_posting_results_starts_a_pending_run(api: Api, run_id: str) -> None:
     assert api.get(f"/runs/{run_id}").json["data"]["status"] == "PENDING"
     post(api, run_id, {"test_case_code": "TC-001", "status": "PASSED"})
