@@ -103,6 +103,8 @@ class Reporter:
         except OSError as ex:
             self.summary.offline_reason = f"the delivery process could not start: {ex}"
         if xdist.is_controller(self.config):
+            # It runs no test: its capture's per-test hooks would only look at the workers' reports.
+            self.config.pluginmanager.unregister(self.capture)
             self.config.pluginmanager.register(ReportFeed(self), FEED_NAME)
             self.config.pluginmanager.register(XdistHooks(self), "qahub-xdist")
             self._await_ready()
