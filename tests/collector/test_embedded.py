@@ -16,6 +16,7 @@ from collector.embedded import EmbeddedCollector, embedded_settings
 from collector.errors import BadRequest, NotFound, PayloadTooLarge, UnsupportedMediaType
 from collector.migrations import LATEST_VERSION
 from collector.models import SchemaVersion
+from collector.projects import create_project
 from tests.collector.attachment_samples import png
 from tests.unit.collector.test_embedded import opening_fails
 
@@ -182,3 +183,15 @@ def test_a_large_upload_streams_through_with_little_memory(
     # A chunk or two of the file is in memory at a time (about 0.5 MiB); boto3 adds its buffers.
     budget = (5 if storage == "s3" else 1) * MIB
     assert max(found["peaks"]) < budget, found["peaks"]
+
+
+def test_case_codes_are_those_of_its_project_only(tmp_path: Path) -> None:
+    default = EmbeddedCollector(embedded_settings(tmp_path))
+    default.create_case("TC-1", "default's")
+    with default.db.connection_context():
+        create_project("web")
+    web = EmbeddedCollector(embedded_settings(tmp_path), "web")
+    web.create_case("WEB-1", "web's")
+    assert (default.case_codes(), web.case_codes()) == ({"TC-1"}, {"WEB-1"})
+    web.close()
+    default.close()
