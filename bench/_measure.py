@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import os
 import random
+import re
 import signal
 import statistics
 from collections.abc import Callable, Sequence
@@ -30,6 +31,19 @@ def alternate(variants: Sequence[str], repeats: int, run: Callable[[str], T]) ->
             results[name].append(run(name))
         shuffler.shuffle(order)
     return results
+
+
+def callgrind(log: Path) -> tuple[str, ...]:
+    """The prefix that runs a command under callgrind, its summary written to ``log``."""
+    return ("valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", f"--log-file={log}")
+
+
+def callgrind_count(log: Path) -> int:
+    """The instructions a run under `callgrind` executed, from its summary."""
+    found = re.search(r"Collected : (\d+)", log.read_text())
+    if found is None:
+        raise RuntimeError(f"no instruction count in {log}:\n{log.read_text()[-2000:]}")
+    return int(found.group(1))
 
 
 def paired_ratios(runs: Sequence[float], baseline: Sequence[float]) -> tuple[float, float, float]:

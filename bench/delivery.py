@@ -7,7 +7,8 @@ The delivery process's own work on one session's journal: a journal written by t
 a message), read by its `Follower` and sent by its `Batches`, 500 results a batch, to the
 embedded collector on a fresh copy of a database that holds the cases (WAL,
 ``synchronous=FULL``, as in a session). Each variant runs in a subprocess of its own, the
-current code and every ``--base`` copy (ahead on ``PYTHONPATH``), alternating round by round.
+current code and every ``--base`` copy (ahead on ``PYTHONPATH``), once per round in shuffled
+order; ratios are taken round by round.
 
 Reports the CPU time of one delivery (median of ``--rounds``; set-up, imports and the
 database copy excluded) and, with ``--instructions``, the instructions per result counted by
@@ -22,9 +23,7 @@ import argparse
 import datetime as dt
 import json
 import os
-import re
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -32,10 +31,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _measure import base_copy, table
+from _measure import alternate, base_copy, callgrind, callgrind_count, median, paired_ratios, table
 
 BATCH = 500
-CALLGRIND = ("valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null")
 
 
 def code(n: int) -> str:
@@ -104,15 +102,8 @@ def worker(args: argparse.Namespace) -> None:
     )
 
 
-def run_worker(
-    label: str,
-    path: str | None,
-    files: tuple[Path, Path],
-    results: int,
-    deliveries: int,
-    callgrind: bool = False,
-) -> list[float] | int:
-    """One worker subprocess; its deliveries' CPU seconds, or with callgrind its instruction count."""
+def _worker(path: str | None, files: tuple[Path, Path], results: int, deliveries: int, prefix=()) -> str:
+    """Run a worker subprocess on the copy at ``path`` (None: the current code); its output."""
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     if path:
         env["PYTHONPATH"] = path
@@ -126,17 +117,26 @@ def run_worker(
         str(results),
     ]
     command += ["--template", str(files[0]), "--journal", str(files[1])]
-    log = files[0].parent / f"callgrind-{label}-{deliveries}.log"
-    prefix = (*CALLGRIND, f"--log-file={log}") if callgrind else ()
     done = subprocess.run([*prefix, *command], env=env, capture_output=True, text=True)
     if done.returncode != 0:
-        raise RuntimeError(f"{label}: the worker failed\n{done.stderr[-3000:]}")
-    if not callgrind:
-        return json.loads(done.stdout)
-    found = re.search(r"Collected : (\d+)", log.read_text())
-    if found is None:
-        raise RuntimeError(f"no instruction count in {log}")
-    return int(found.group(1))
+        raise RuntimeError(f"the worker ({path or 'current'}) failed\n{done.stderr[-3000:]}")
+    return done.stdout
+
+
+def cpu_seconds(path: str | None, files: tuple[Path, Path], results: int) -> float:
+    """The CPU seconds of one delivery."""
+    [spent] = json.loads(_worker(path, files, results, 1))
+    return spent
+
+
+def instructions_per_result(label: str, path: str | None, files: tuple[Path, Path], results: int) -> float:
+    """One delivery's instructions per result: three deliveries minus one, over two."""
+    counts = []
+    for deliveries in (1, 3):
+        log = files[0].parent / f"callgrind-{label}-{deliveries}.log"
+        _worker(path, files, results, deliveries, prefix=callgrind(log))
+        counts.append(callgrind_count(log))
+    return (counts[1] - counts[0]) / 2 / results
 
 
 def main() -> None:
@@ -155,36 +155,32 @@ def main() -> None:
     if args.worker:
         worker(args)
         return
-    variants: list[tuple[str, str | None]] = [("current", None), *args.base]
+    paths: dict[str, str | None] = {"current": None, **dict(args.base)}
     with tempfile.TemporaryDirectory(prefix="qahub-bench-delivery-") as where:
         files = prepare(Path(where), args.results)
-        cpu: dict[str, list[float]] = {label: [] for label, _ in variants}
-        for number in range(args.rounds):
-            order = variants if number % 2 == 0 else variants[::-1]
-            for label, path in order:
-                cpu[label] += run_worker(label, path, files, args.results, 1)  # type: ignore[arg-type]
-        counts: dict[str, float] = {}
-        if args.instructions:
-            for label, path in variants:
-                one = run_worker(label, path, files, args.results, 1, callgrind=True)
-                three = run_worker(label, path, files, args.results, 3, callgrind=True)
-                counts[label] = (three - one) / 2 / args.results  # type: ignore[operator]
-    first = statistics.median(cpu[variants[0][0]])
+        cpu = alternate(
+            list(paths), args.rounds, lambda label: cpu_seconds(paths[label], files, args.results)
+        )
+        counts = {
+            label: instructions_per_result(label, path, files, args.results)
+            for label, path in (paths.items() if args.instructions else ())
+        }
+    headers = ["variant", "cpu per delivery", "per result", "vs current (quartiles)"]
+    if counts:
+        headers += ["instructions per result", "vs current"]
     rows = []
-    for label, _ in variants:
-        median = statistics.median(cpu[label])
+    for label in paths:
+        spent = median(cpu[label])
+        ratio, low, high = paired_ratios(cpu[label], cpu["current"])
         row = [
             label,
-            f"{median * 1e3:.0f} ms",
-            f"{median / args.results * 1e6:.1f} µs",
-            f"{median / first:.2f}",
+            f"{spent * 1e3:.0f} ms",
+            f"{spent / args.results * 1e6:.1f} µs",
+            f"{ratio:.2f} ({low:.2f}-{high:.2f})",
         ]
-        if args.instructions:
-            row += [f"{counts[label] / 1e3:,.1f} k", f"{counts[label] / counts[variants[0][0]]:.3f}"]
+        if counts:
+            row += [f"{counts[label] / 1e3:,.1f} k", f"{counts[label] / counts['current']:.3f}"]
         rows.append(row)
-    headers = ["variant", "cpu per delivery", "per result", "vs current"]
-    if args.instructions:
-        headers += ["instructions per result", "vs current"]
     print(
         f"{args.results:,} results delivered in process, batches of {BATCH}, {args.rounds} rounds (medians)"
     )

@@ -19,28 +19,23 @@ the variants run two at a time.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _measure import base_copy, table
+from _measure import base_copy, callgrind, callgrind_count, table
 from overhead import OURS, VARIANTS, YARDSTICKS, Bench
 
-CALLGRIND = ("valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null")
 SMALL = 10
 
 
 def count(bench: Bench, project: str, variant: str) -> int:
     """Instructions the pytest process executed for one run of variant."""
     log = bench.workdir / f"callgrind-{project}-{variant}.log"
-    bench.run(project, variant, prefix=(*CALLGRIND, f"--log-file={log}"))
-    found = re.search(r"Collected : (\d+)", log.read_text())
-    if found is None:
-        raise RuntimeError(f"no instruction count in {log}:\n{log.read_text()[-2000:]}")
-    return int(found.group(1))
+    bench.run(project, variant, prefix=callgrind(log))
+    return callgrind_count(log)
 
 
 def measure(bench: Bench, project: str, variants: list[str]) -> dict[str, int]:
