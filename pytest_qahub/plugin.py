@@ -45,13 +45,17 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[STORE_KEY] = store
     evidence = Evidence(store, settings.screenshots == "failed")
     capture = Capture(config, settings, evidence)
-    config.pluginmanager.register(capture, "qahub-capture")
     if given is not None:  # workers capture (and name unknown codes); the controller sends
         from .xdist_worker import SentReports, WorkerWarnings
 
+        # Registered before the capture: pluggy calls the later one first among tryfirst hooks,
+        # so the capture maps the items, then the warning is given, then xdist reports the
+        # collection (and the controller may start tests only after that).
         config.pluginmanager.register(WorkerWarnings(config, capture), "qahub-worker-warnings")
+        config.pluginmanager.register(capture, "qahub-capture")
         config.pluginmanager.register(SentReports(), "qahub-sent-reports")
         return
+    config.pluginmanager.register(capture, "qahub-capture")
     from .reporter import Reporter
 
     reporter = Reporter(config, settings, capture, store.directory)

@@ -34,9 +34,10 @@ class WorkerWarnings:
         if self._capture.notices.unsaid:
             self._config.workeroutput[NOTICES_OUTPUT] = list(self._capture.notices.unsaid)  # type: ignore[attr-defined]
 
-    @pytest.hookimpl(trylast=True)  # after the capture has mapped the items
+    @pytest.hookimpl(tryfirst=True)  # after the capture (registered later), before xdist
     def pytest_collection_finish(self, session: pytest.Session) -> None:
-        """Warn once, from the first worker, while the tests have not started."""
+        """Warn once, from the first worker, before xdist tells the controller its collection is
+        done: the controller starts tests only then, so the warning precedes every result."""
         workerinput = self._config.workerinput  # type: ignore[attr-defined]
         known = workerinput.get(KNOWN_CODES_INPUT)  # given to the first worker only
         if known is None:

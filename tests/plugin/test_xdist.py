@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -162,11 +163,23 @@ def test_under_xdist_unknown_codes_are_named_before_any_result_arrives(qahub_run
         def pytest_warning_recorded(warning_message, when, nodeid, location):
             if "do not exist in the project" in str(warning_message.message):
                 Path("warned-after").write_text(json.dumps(len(reports)))
+
+        def pytest_collection_finish(session):
+            # On a worker: the order pluggy calls this hook's implementations in.
+            if hasattr(session.config, "workerinput"):
+                hook = session.config.hook.pytest_collection_finish
+                called = [type(impl.plugin).__name__ for impl in reversed(hook.get_hookimpls())]
+                worker = session.config.workerinput["workerid"]
+                Path(f"called-on-{worker}").write_text(json.dumps(called))
         """
     )
     result = qahub_run.pytest("-n", "2", "-W", "default")
     result.assert_outcomes(passed=2)
     assert (qahub_run.pytester.path / "warned-after").read_text() == "0"
+    # Why it cannot be later: the first worker warns before xdist tells the controller that
+    # its collection is done, and the controller starts no test before that.
+    called = json.loads((qahub_run.pytester.path / "called-on-gw0").read_text())
+    assert called.index("Capture") < called.index("WorkerWarnings") < called.index("WorkerInteractor")
 
 
 def test_under_xdist_a_worker_that_warned_and_crashed_leaves_one_warning(qahub_run: QAHubRun) -> None:
